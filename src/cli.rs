@@ -1,0 +1,49 @@
+//! The command line (clap). `main` parses it; `commands` carries it out.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "paperboy", version, about = "Emails each subscriber a digest of new research papers that match their topics")]
+pub struct Cli {
+    /// The config file [default: $PAPERBOY_CONFIG, else config/paperboy.toml]
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one cycle now: fetch, then compose and deliver a digest for each subscriber
+    SendNow {
+        /// Only this subscriber (repeat for several)
+        #[arg(long, value_name = "EMAIL")]
+        subscriber: Vec<String>,
+        /// Print what would be sent; send and record nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Render a subscriber's next digest as HTML; sends and records nothing
+    Preview {
+        #[arg(long, value_name = "EMAIL")]
+        subscriber: String,
+        /// Write the HTML here instead of to standard output
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Validate the config, every topic query and the templates
+    Check {
+        /// Also connect to the SMTP server and log in
+        #[arg(long)]
+        smtp: bool,
+    },
+    /// Fetch the sources into the state database and print the new papers
+    Fetch,
+    /// Show each subscriber's last digest and the pending and failed deliveries
+    Status,
+    /// Run the service (for now: one full cycle, like send-now, then exit)
+    Run,
+}

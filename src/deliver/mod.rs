@@ -1,0 +1,134 @@
+//! Sends what the outbox holds, through one transport seam (SMTP or `.eml` files), retrying
+//! transient failures with backoff within a run and leaving them pending for the next.
+
+mod file;
+mod smtp;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use lettre::address::Envelope;
+
+use crate::config::{DeliveryConfig, TransportConfig};
+use crate::store::{OutboxItem, Store, StoreError};
+
+pub use file::FileTransport;
+pub use smtp::SmtpTransport;
+
+/// Why one message was not delivered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again: a 4xx reply, a refused or dropped connection, a timeout.
+    #[error("{0}")]
+    Transient(String),
+    /// Trying again would give the same answer: a 5xx reply.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// The transport seam: every way a digest can leave.
+pub enum Mailer {
+    File(FileTransport),
+    Smtp(SmtpTransport),
+}
+
+impl Mailer {
+    pub fn new(config: &TransportConfig) -> Result<Mailer, SendError> {
+        Ok(match config {
+            TransportConfig::File { outbox_dir } => Mailer::File(FileTransport::new(outbox_dir)),
+            TransportConfig::Smtp(smtp) => Mailer::Smtp(SmtpTransport::new(smtp)?),
+        })
+    }
+
+    async fn send(&self, envelope: &Envelope, item: &OutboxItem) -> Result<(), SendError> {
+        match self {
+            Mailer::File(file) => file.send(item).await,
+            Mailer::Smtp(smtp) => smtp.send(envelope, &item.message).await,
+        }
+    }
+
+    /// How many messages may be in flight at once.
+    fn concurrency(&self) -> usize {
+        match self {
+            Mailer::File(_) => 1,
+            Mailer::Smtp(smtp) => smtp.max_connections(),
+        }
+    }
+}
+
+/// What a delivery run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    /// Still in the outbox after this run's retries; the next run tries again.
+    pub pending: usize,
+    pub failed: usize,
+}
+
+/// Sends every pending digest (only those of `only` when given). Each transient failure is
+/// retried up to `retries` times, waiting `retry_delay` and doubling; a permanent one marks
+/// the digest failed with the server's words.
+pub async fn deliver_pending(
+    store: &mut Store,
+    mailer: &Mailer,
+    config: &DeliveryConfig,
+    from: &lettre::Address,
+    only: Option<&[String]>,
+) -> Result<DeliveryReport, StoreError> {
+    let mut report = DeliveryReport::default();
+    let mut queue = store.pending(only)?;
+    let mut delay = config.retry_delay;
+    for round in 0..=config.retries {
+        if queue.is_empty() {
+            break;
+        }
+        if round > 0 {
+            tracing::info!("retrying {} digest(s) in {delay:?}", queue.len());
+            tokio::time::sleep(delay).await;
+            delay = delay.saturating_mul(2).min(Duration::from_secs(300));
+        }
+        let mut retry = Vec::new();
+        let mut results = futures_util::stream::iter(queue)
+            .map(|item| async move {
+                let result = match envelope(from, &item.subscriber) {
+                    Ok(envelope) => mailer.send(&envelope, &item).await,
+                    Err(e) => Err(e),
+                };
+                (item, result)
+            })
+            .buffer_unordered(mailer.concurrency());
+        // Record each result as it comes, so a crash mid-run cannot send a digest twice.
+        while let Some((item, result)) = results.next().await {
+            let now = Utc::now();
+            match result {
+                Ok(()) => {
+                    store.mark_sent(item.id, now)?;
+                    tracing::info!(subscriber = %item.subscriber, digest = item.id, "digest sent");
+                    report.sent += 1;
+                }
+                Err(SendError::Permanent(e)) => {
+                    store.mark_attempt_failed(item.id, &e, true, now)?;
+                    tracing::error!(subscriber = %item.subscriber, digest = item.id, "digest failed: {e}");
+                    report.failed += 1;
+                }
+                Err(SendError::Transient(e)) => {
+                    store.mark_attempt_failed(item.id, &e, false, now)?;
+                    tracing::warn!(subscriber = %item.subscriber, digest = item.id, "digest not sent yet: {e}");
+                    retry.push(item);
+                }
+            }
+        }
+        queue = retry;
+    }
+    report.pending = queue.len();
+    Ok(report)
+}
+
+fn envelope(from: &lettre::Address, to: &str) -> Result<Envelope, SendError> {
+    let to = to
+        .parse::<lettre::Address>()
+        .map_err(|e| SendError::Permanent(format!("recipient {to:?}: {e}")))?;
+    Envelope::new(Some(from.clone()), vec![to])
+        .map_err(|e| SendError::Permanent(format!("envelope: {e}")))
+}

@@ -1,0 +1,77 @@
+//! The `smtp` transport: lettre's pooled async SMTP client.
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
+use lettre::{AsyncTransport, Tokio1Executor};
+
+use super::SendError;
+use crate::config::{SmtpConfig, SmtpSecurity};
+
+pub struct SmtpTransport {
+    inner: AsyncSmtpTransport<Tokio1Executor>,
+    max_connections: usize,
+}
+
+impl SmtpTransport {
+    pub fn new(config: &SmtpConfig) -> Result<Self, SendError> {
+        crate::tls::install_crypto_provider();
+        let tls_parameters = || {
+            TlsParameters::new(config.host.clone())
+                .map_err(|e| SendError::Permanent(format!("TLS setup for {}: {e}", config.host)))
+        };
+        let tls = match config.security {
+            SmtpSecurity::StartTls => Tls::Required(tls_parameters()?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls_parameters()?),
+            SmtpSecurity::None => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .tls(tls)
+            .timeout(Some(config.timeout))
+            .pool_config(PoolConfig::new().max_size(config.max_connections));
+        if let Some((user, password)) = &config.credentials {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose().to_string(),
+            ));
+        }
+        Ok(SmtpTransport {
+            inner: builder.build(),
+            max_connections: config.max_connections as usize,
+        })
+    }
+
+    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
+        self.inner
+            .send_raw(envelope, message)
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    /// Connects, says hello and logs in if configured: what `check --smtp` verifies.
+    pub async fn test_connection(&self) -> Result<(), SendError> {
+        match self.inner.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SendError::Transient("the server did not answer NOOP".into())),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+}
+
+/// Only a 5xx reply is permanent; a 4xx, a refused or dropped connection, a timeout or a TLS
+/// hiccup may pass.
+fn classify(error: lettre::transport::smtp::Error) -> SendError {
+    let text = crate::error_chain(&error);
+    if error.is_permanent() {
+        SendError::Permanent(text)
+    } else {
+        SendError::Transient(text)
+    }
+}

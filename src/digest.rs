@@ -1,0 +1,329 @@
+//! Chooses each subscriber's papers for one period, renders them and puts the digest in the
+//! outbox.
+//!
+//! A digest covers the papers first seen after the subscriber's previous digest was composed
+//! (by fetch sequence, not wall clock), or in the 24 hours before for their first one; those
+//! that match any of their topics, have at least `min_upvotes` and were never given to them
+//! before; ranked by upvotes, then topics matched, then newest; capped at `max_papers`.
+//! Papers cut by the cap are not carried over: the next digest starts after this window.
+
+use std::cmp::Reverse;
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::{Config, Subscriber};
+use crate::message::{self, MessageError};
+use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer};
+use crate::store::{DigestContent, NewDigest, Store, StoreError, StoredPaper};
+use crate::topics::{PaperIndex, QueryId, QuerySet};
+
+/// How far back a subscriber's first digest reaches.
+const FIRST_WINDOW: Duration = Duration::hours(24);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Message(#[from] MessageError),
+}
+
+/// Why a subscriber gets no email this period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NothingReason {
+    NoNewPapers,
+    NoneMatched,
+    BelowMinUpvotes,
+    AlreadySent,
+}
+
+impl fmt::Display for NothingReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NothingReason::NoNewPapers => "no new papers since their last digest",
+            NothingReason::NoneMatched => "no new paper matched their topics",
+            NothingReason::BelowMinUpvotes => "every matching paper is below their min_upvotes",
+            NothingReason::AlreadySent => "every matching paper was sent to them before",
+        })
+    }
+}
+
+/// What one subscriber's digest came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A message is in the outbox (or, in a dry run, would be).
+    Queued {
+        digest_id: i64,
+        rendered: Box<Rendered>,
+        /// Titles of the papers it carries, in order.
+        titles: Vec<String>,
+    },
+    Nothing(NothingReason),
+    /// This slot was composed before (e.g. by a run that was interrupted).
+    AlreadyComposed,
+}
+
+/// Composes this period's digest for each of `subscribers`. A failure affects only its own
+/// subscriber.
+pub fn compose_all<'s>(
+    store: &mut Store,
+    config: &Config,
+    renderer: &Renderer,
+    subscribers: &[&'s Subscriber],
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'s Subscriber, Result<Outcome, DigestError>)>, StoreError> {
+    let up_to = store.latest_seq()?;
+    let first_lower = store.seq_before(now - FIRST_WINDOW)?;
+    let mut lower_bounds = Vec::with_capacity(subscribers.len());
+    for subscriber in subscribers {
+        let key = subscriber_key(subscriber);
+        lower_bounds.push(store.window_end(&key)?.unwrap_or(first_lower));
+    }
+    // One index over the widest window; each subscriber then filters by their own bounds.
+    let widest = lower_bounds.iter().copied().min().unwrap_or(up_to);
+    let candidates = store.papers_in_range(widest, up_to)?;
+    let index = PaperIndex::new(candidates.iter().map(|c| &c.paper));
+    let mut queries = QuerySet::new();
+    let topic_ids: Vec<Vec<QueryId>> = subscribers
+        .iter()
+        .map(|s| s.topics.iter().map(|t| queries.add(&t.query)).collect())
+        .collect();
+    let matches = queries.evaluate(&index);
+
+    let mut outcomes = Vec::with_capacity(subscribers.len());
+    for (i, subscriber) in subscribers.iter().enumerate() {
+        let window = Window {
+            candidates: &candidates,
+            first_lower,
+            up_to,
+        };
+        let matched = |paper: usize| -> Option<Vec<usize>> {
+            let ids = &topic_ids[i];
+            if ids.is_empty() {
+                return Some(Vec::new());
+            }
+            let hits: Vec<usize> = (0..ids.len())
+                .filter(|&t| matches.papers(ids[t]).contains(paper))
+                .collect();
+            (!hits.is_empty()).then_some(hits)
+        };
+        let outcome = compose_one(store, config, renderer, subscriber, &window, matched, slot, now);
+        if let Err(e) = &outcome {
+            tracing::error!(subscriber = %subscriber.email, "cannot compose the digest: {e}");
+        }
+        outcomes.push((*subscriber, outcome));
+    }
+    Ok(outcomes)
+}
+
+/// The papers loaded for this run and the bounds they were loaded with.
+struct Window<'a> {
+    /// Oldest first.
+    candidates: &'a [StoredPaper],
+    first_lower: i64,
+    up_to: i64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compose_one(
+    store: &mut Store,
+    config: &Config,
+    renderer: &Renderer,
+    subscriber: &Subscriber,
+    window: &Window<'_>,
+    matched: impl Fn(usize) -> Option<Vec<usize>>,
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, DigestError> {
+    let key = subscriber_key(subscriber);
+    let recorded = store.record_digest(&key, slot, |guard| {
+        // Read again inside the transaction: another process may have composed meanwhile.
+        let lower = guard.window_end()?.unwrap_or(window.first_lower);
+        let window_end_seq = lower.max(window.up_to);
+        let in_window: Vec<usize> = (0..window.candidates.len())
+            .filter(|&i| window.candidates[i].seq > lower)
+            .collect();
+        let mut chosen: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut reason = NothingReason::NoNewPapers;
+        for &i in &in_window {
+            let Some(topics) = matched(i) else {
+                reason = reason.max_progress(NothingReason::NoneMatched);
+                continue;
+            };
+            let paper = &window.candidates[i].paper;
+            if paper.upvotes < subscriber.min_upvotes {
+                reason = reason.max_progress(NothingReason::BelowMinUpvotes);
+                continue;
+            }
+            if guard.already_given(&paper.arxiv_id)? {
+                reason = reason.max_progress(NothingReason::AlreadySent);
+                continue;
+            }
+            chosen.push((i, topics));
+        }
+        rank(&mut chosen, window.candidates);
+        chosen.truncate(subscriber.max_papers);
+
+        if chosen.is_empty() && !subscriber.send_empty {
+            let digest = NewDigest {
+                window_end_seq,
+                composed_at: now,
+                content: DigestContent::Empty {
+                    reason: reason.to_string(),
+                },
+            };
+            return Ok::<_, DigestError>((digest, Outcome::Nothing(reason)));
+        }
+
+        let entries: Vec<DigestEntry<'_>> = chosen
+            .iter()
+            .map(|(i, topics)| DigestEntry {
+                paper: &window.candidates[*i].paper,
+                topics: topics
+                    .iter()
+                    .map(|&t| subscriber.topics[t].name.as_str())
+                    .collect(),
+            })
+            .collect();
+        let rendered = renderer.render(&DigestInput {
+            name: subscriber.name.as_deref(),
+            email: &key,
+            date: slot.with_timezone(&subscriber.timezone).date_naive(),
+            entries: &entries,
+            unsubscribe: config.mail.unsubscribe.as_deref(),
+        })?;
+        let message_id = message::message_id(&key, slot.timestamp_millis(), &config.mail.from);
+        let bytes = message::build(
+            &message::Headers {
+                from: &config.mail.from,
+                to: subscriber.mailbox(),
+                message_id: &message_id,
+                date: now.into(),
+                unsubscribe: config.mail.unsubscribe.as_deref(),
+            },
+            &rendered,
+        )?;
+        let digest = NewDigest {
+            window_end_seq,
+            composed_at: now,
+            content: DigestContent::Message {
+                message_id,
+                message: bytes,
+                papers: entries.iter().map(|e| e.paper.arxiv_id.clone()).collect(),
+            },
+        };
+        let titles = entries.iter().map(|e| e.paper.title.clone()).collect();
+        // The id is known only once the row is written; it is filled in below.
+        let queued = Outcome::Queued {
+            digest_id: 0,
+            rendered: Box::new(rendered),
+            titles,
+        };
+        Ok((digest, queued))
+    })?;
+    Ok(match recorded {
+        None => Outcome::AlreadyComposed,
+        Some((id, Outcome::Queued { rendered, titles, .. })) => Outcome::Queued {
+            digest_id: id,
+            rendered,
+            titles,
+        },
+        Some((_, outcome)) => outcome,
+    })
+}
+
+impl NothingReason {
+    /// The reason that explains the most: a paper that got further through the filters
+    /// (new → matched → enough upvotes → not sent before) says more about why nothing came.
+    fn max_progress(self, other: NothingReason) -> NothingReason {
+        let stage = |r: NothingReason| match r {
+            NothingReason::NoNewPapers => 0,
+            NothingReason::NoneMatched => 1,
+            NothingReason::BelowMinUpvotes => 2,
+            NothingReason::AlreadySent => 3,
+        };
+        if stage(other) > stage(self) { other } else { self }
+    }
+}
+
+/// Upvotes (highest first), then how many topics matched, then newest, then arXiv id so the
+/// order is total.
+fn rank(chosen: &mut [(usize, Vec<usize>)], candidates: &[StoredPaper]) {
+    chosen.sort_by_key(|(i, topics)| {
+        let p = &candidates[*i].paper;
+        (
+            Reverse(p.upvotes),
+            Reverse(topics.len()),
+            Reverse(p.published_at),
+            Reverse(p.arxiv_id.clone()),
+        )
+    });
+}
+
+/// Subscribers are keyed in the state by their address in lower case.
+pub fn subscriber_key(subscriber: &Subscriber) -> String {
+    subscriber.email.to_string().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paper::Paper;
+
+    fn stored(seq: i64, id: &str, upvotes: u32, day: u32) -> StoredPaper {
+        StoredPaper {
+            seq,
+            first_seen_at: Utc::now(),
+            paper: Paper {
+                arxiv_id: id.into(),
+                title: id.into(),
+                summary: String::new(),
+                authors: vec![],
+                categories: vec![],
+                published_at: Some(
+                    DateTime::parse_from_rfc3339(&format!("2026-06-{day:02}T00:00:00Z"))
+                        .unwrap()
+                        .with_timezone(&Utc),
+                ),
+                upvotes,
+                num_comments: 0,
+                github_repo: None,
+                github_stars: None,
+                project_page: None,
+                ai_summary: None,
+                ai_keywords: vec![],
+                organization: None,
+            },
+        }
+    }
+
+    #[test]
+    fn ranks_by_upvotes_then_topics_matched_then_newest() {
+        let candidates = vec![
+            stored(1, "2606.00001", 5, 1),
+            stored(2, "2606.00002", 9, 1),
+            stored(3, "2606.00003", 5, 2),
+            stored(4, "2606.00004", 5, 3),
+        ];
+        let mut chosen = vec![(0, vec![0, 1]), (1, vec![0]), (2, vec![0]), (3, vec![1])];
+        rank(&mut chosen, &candidates);
+        let order: Vec<usize> = chosen.iter().map(|(i, _)| *i).collect();
+        // 9 upvotes first; among the 5s, two topics beat one; then the newer of the rest.
+        assert_eq!(order, [1, 0, 3, 2]);
+    }
+
+    #[test]
+    fn the_reason_names_the_furthest_filter_reached() {
+        let r = NothingReason::NoNewPapers.max_progress(NothingReason::NoneMatched);
+        assert_eq!(r, NothingReason::NoneMatched);
+        assert_eq!(r.max_progress(NothingReason::BelowMinUpvotes), NothingReason::BelowMinUpvotes);
+        assert_eq!(
+            NothingReason::AlreadySent.max_progress(NothingReason::NoneMatched),
+            NothingReason::AlreadySent
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The email as it goes out: headers and the multipart/alternative shape, as bytes ready for
+//! the outbox. Built once when a digest is composed, so every retry sends identical bytes.
+
+use std::time::SystemTime;
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+
+use crate::render::Rendered;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the message: {0}")]
+pub struct MessageError(#[from] lettre::error::Error);
+
+pub struct Headers<'a> {
+    pub from: &'a Mailbox,
+    pub to: Mailbox,
+    pub message_id: &'a str,
+    pub date: SystemTime,
+    pub unsubscribe: Option<&'a str>,
+}
+
+/// The bytes of a multipart/alternative message: text first, HTML last (the preferred part
+/// goes last, RFC 2046 §5.1.4).
+pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, MessageError> {
+    let mut builder = lettre::Message::builder()
+        .from(headers.from.clone())
+        .to(headers.to.clone())
+        .subject(&rendered.subject)
+        .date(headers.date)
+        .message_id(Some(headers.message_id.to_string()));
+    if let Some(target) = headers.unsubscribe {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            format!("<{target}>"),
+        ));
+    }
+    let message = builder.multipart(
+        MultiPart::alternative()
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(rendered.text.clone()),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(rendered.html.clone()),
+            ),
+    )?;
+    Ok(message.formatted())
+}
+
+/// A Message-ID that is the same for every attempt at one digest and unique across digests:
+/// the subscriber and slot identify a digest.
+pub fn message_id(subscriber: &str, slot_millis: i64, from: &Mailbox) -> String {
+    // FNV-1a: short, stable across releases, and enough to keep ids apart.
+    let hash = subscriber
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("<digest.{slot_millis}.{hash:016x}@{}>", from.email.domain())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_a_multipart_alternative_message_with_every_header() {
+        let from: Mailbox = "Paperboy <papers@example.org>".parse().unwrap();
+        let rendered = Rendered {
+            subject: "3 new papers for you · Thu 26 Nov 2026".into(),
+            html: "<p>hi</p>".into(),
+            text: "hi".into(),
+        };
+        let id = message_id("alice@example.org", 1_700_000_000_000, &from);
+        let bytes = build(
+            &Headers {
+                from: &from,
+                to: "Alice <alice@example.org>".parse().unwrap(),
+                message_id: &id,
+                date: SystemTime::now(),
+                unsubscribe: Some("mailto:admin@example.org?subject=unsubscribe"),
+            },
+            &rendered,
+        )
+        .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        for header in ["From: Paperboy <papers@example.org>", "To: Alice <alice@example.org>", "Date: ", "Subject: "] {
+            assert!(text.contains(header), "{header} in {text}");
+        }
+        assert!(text.contains(&format!("Message-ID: {id}")));
+        assert!(text.contains("List-Unsubscribe: <mailto:admin@example.org?subject=unsubscribe>"));
+        assert!(text.contains("Content-Type: multipart/alternative"));
+        let plain = text.find("Content-Type: text/plain").unwrap();
+        let html = text.find("Content-Type: text/html").unwrap();
+        assert!(plain < html, "text part first");
+        assert!(id.starts_with("<digest.1700000000000.") && id.ends_with("@example.org>"));
+        assert_ne!(id, message_id("bob@example.org", 1_700_000_000_000, &from));
+    }
+}

@@ -1,0 +1,316 @@
+//! Turns a digest's papers into a subject, an HTML part and a text part with tera.
+//!
+//! Pure: papers in, strings out. The templates are compiled in and can be overridden one by
+//! one by files of the same name in `[mail] templates_dir`. They are named `*.html` / `*.txt`
+//! because tera autoescapes by suffix: paper text is untrusted and must be escaped in HTML,
+//! and carried verbatim in text.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::paper::Paper;
+
+const HTML: &str = "digest.html";
+const TEXT: &str = "digest.txt";
+/// No suffix: the subject is a header, not HTML, so it must not be escaped.
+const SUBJECT: &str = "subject";
+const BUILT_IN: &[(&str, &str)] = &[
+    (HTML, include_str!("../templates/digest.html")),
+    (TEXT, include_str!("../templates/digest.txt")),
+];
+
+/// How many authors are named before "et al.".
+const AUTHORS_SHOWN: usize = 3;
+/// Abstracts are cut to about this many characters when there is no short summary.
+const SUMMARY_CHARS: usize = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {path}: cannot be read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+}
+
+/// One paper of a digest and the topics it matched.
+pub struct DigestEntry<'a> {
+    pub paper: &'a Paper,
+    pub topics: Vec<&'a str>,
+}
+
+/// What a digest says, independent of how it is sent.
+pub struct DigestInput<'a> {
+    pub name: Option<&'a str>,
+    pub email: &'a str,
+    /// The digest's date in the subscriber's time zone.
+    pub date: NaiveDate,
+    pub entries: &'a [DigestEntry<'a>],
+    pub unsubscribe: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// Compiled templates, built once per config load and reused for every digest.
+pub struct Renderer {
+    tera: Tera,
+}
+
+impl Renderer {
+    /// Compiles the built-in templates, each replaced by the file of the same name in
+    /// `templates_dir` if there is one, and the subject template.
+    pub fn new(subject: &str, templates_dir: Option<&Path>) -> Result<Renderer, RenderError> {
+        let mut tera = Tera::default();
+        for (name, built_in) in BUILT_IN {
+            let source = match templates_dir.map(|dir| dir.join(name)) {
+                Some(path) if path.exists() => {
+                    std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
+                _ => built_in.to_string(),
+            };
+            tera.add_raw_template(name, &source)
+                .map_err(|e| template_error(name, &e))?;
+        }
+        tera.add_raw_template(SUBJECT, subject)
+            .map_err(|e| template_error("mail.subject", &e))?;
+        let renderer = Renderer { tera };
+        // Render a sample so that a template using an unknown variable fails at load, in
+        // `check`, rather than at 7 a.m. for every subscriber.
+        renderer.render(&sample_input())?;
+        Ok(renderer)
+    }
+
+    pub fn render(&self, input: &DigestInput<'_>) -> Result<Rendered, RenderError> {
+        let papers: Vec<PaperView> = input.entries.iter().map(PaperView::new).collect();
+        let mut context = Context::new();
+        context.insert("name", &input.name);
+        context.insert("email", input.email);
+        context.insert("date", &input.date.format("%a %-d %b %Y").to_string());
+        context.insert("count", &papers.len());
+        context.insert("papers", &papers);
+        context.insert("unsubscribe", &input.unsubscribe);
+        let subject = self.render_one(SUBJECT, "mail.subject", &context)?;
+        // A header cannot carry line breaks: fold any the template produced into spaces.
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        context.insert("subject", &subject);
+        Ok(Rendered {
+            html: self.render_one(HTML, HTML, &context)?,
+            text: self.render_one(TEXT, TEXT, &context)?,
+            subject,
+        })
+    }
+
+    fn render_one(&self, name: &str, label: &str, context: &Context) -> Result<String, RenderError> {
+        self.tera
+            .render(name, context)
+            .map_err(|e| template_error(label, &e))
+    }
+}
+
+/// tera's own Display is only the outermost message; the cause names the variable or line.
+fn template_error(name: &str, error: &tera::Error) -> RenderError {
+    RenderError::Template {
+        name: name.to_string(),
+        message: crate::error_chain(error),
+    }
+}
+
+/// A paper as the templates see it: display-ready strings.
+#[derive(Serialize)]
+struct PaperView<'a> {
+    arxiv_id: &'a str,
+    title: &'a str,
+    url: String,
+    arxiv_url: String,
+    authors: String,
+    summary: String,
+    upvotes: u32,
+    num_comments: u32,
+    github_repo: Option<&'a str>,
+    github_stars: Option<u32>,
+    project_page: Option<&'a str>,
+    organization: Option<&'a str>,
+    topics: &'a [&'a str],
+}
+
+impl<'a> PaperView<'a> {
+    fn new(entry: &'a DigestEntry<'a>) -> Self {
+        let p = entry.paper;
+        PaperView {
+            arxiv_id: &p.arxiv_id,
+            title: &p.title,
+            url: p.huggingface_url(),
+            arxiv_url: p.arxiv_url(),
+            authors: short_authors(&p.authors),
+            summary: match &p.ai_summary {
+                Some(summary) => summary.clone(),
+                None => truncate_words(&p.summary, SUMMARY_CHARS),
+            },
+            upvotes: p.upvotes,
+            num_comments: p.num_comments,
+            github_repo: p.github_repo.as_deref(),
+            github_stars: p.github_stars,
+            project_page: p.project_page.as_deref(),
+            organization: p.organization.as_deref(),
+            topics: &entry.topics,
+        }
+    }
+}
+
+/// "A, B, C et al." once there are more authors than are shown.
+fn short_authors(authors: &[String]) -> String {
+    match authors.len() {
+        0 => "Unknown authors".to_string(),
+        n if n <= AUTHORS_SHOWN + 1 => authors.join(", "),
+        _ => format!("{} et al.", authors[..AUTHORS_SHOWN].join(", ")),
+    }
+}
+
+/// Cuts at a word boundary at or before `max` characters and marks the cut.
+fn truncate_words(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(pos) if pos > max / 2 => &cut[..pos],
+        _ => &cut,
+    };
+    format!("{}…", cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '.'))
+}
+
+fn sample_input() -> DigestInput<'static> {
+    static PAPER: std::sync::LazyLock<Paper> = std::sync::LazyLock::new(|| Paper {
+        arxiv_id: "2601.00001".into(),
+        title: "A sample paper".into(),
+        summary: "A sample abstract.".into(),
+        authors: vec!["Ada Lovelace".into()],
+        categories: vec![],
+        published_at: None,
+        upvotes: 1,
+        num_comments: 1,
+        github_repo: Some("https://github.com/example/sample".into()),
+        github_stars: Some(1),
+        project_page: Some("https://example.org".into()),
+        ai_summary: None,
+        ai_keywords: vec![],
+        organization: Some("Sample Lab".into()),
+    });
+    static ENTRIES: std::sync::LazyLock<Vec<DigestEntry<'static>>> =
+        std::sync::LazyLock::new(|| {
+            vec![DigestEntry {
+                paper: &PAPER,
+                topics: vec!["sample"],
+            }]
+        });
+    DigestInput {
+        name: Some("Sample"),
+        email: "sample@example.org",
+        date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date"),
+        entries: &ENTRIES,
+        unsubscribe: Some("mailto:unsubscribe@example.org"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUBJECT_TEMPLATE: &str = "{{ count }} new papers for you · {{ date }}";
+
+    fn paper(title: &str, authors: &[&str]) -> Paper {
+        Paper {
+            arxiv_id: "2606.00467".into(),
+            title: title.into(),
+            summary: "An abstract with <b>markup</b> & ampersands.".into(),
+            authors: authors.iter().map(|a| a.to_string()).collect(),
+            categories: vec![],
+            published_at: None,
+            upvotes: 7,
+            num_comments: 0,
+            github_repo: None,
+            github_stars: None,
+            project_page: None,
+            ai_summary: None,
+            ai_keywords: vec![],
+            organization: None,
+        }
+    }
+
+    fn render(paper: &Paper) -> Rendered {
+        let entries = [DigestEntry {
+            paper,
+            topics: vec!["diffusion"],
+        }];
+        Renderer::new(SUBJECT_TEMPLATE, None)
+            .unwrap()
+            .render(&DigestInput {
+                name: Some("Alice"),
+                email: "alice@example.org",
+                date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+                entries: &entries,
+                unsubscribe: Some("mailto:admin@example.org?subject=unsubscribe"),
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn escapes_paper_text_in_html_and_keeps_it_verbatim_in_text() {
+        let p = paper("<script>alert(1)</script> & \"quotes\"", &["Eve <eve@evil>"]);
+        let r = render(&p);
+        assert!(!r.html.contains("<script>"), "{}", r.html);
+        assert!(r.html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; &quot;quotes&quot;"));
+        assert!(r.html.contains("Eve &lt;eve@evil&gt;"));
+        assert!(r.html.contains("&lt;b&gt;markup&lt;&#x2F;b&gt;"));
+        assert!(r.text.contains("<script>alert(1)</script> & \"quotes\""));
+        assert!(r.text.contains("An abstract with <b>markup</b> & ampersands."));
+    }
+
+    #[test]
+    fn shows_links_authors_and_the_subject() {
+        let p = paper("Title", &["A", "B", "C", "D", "E"]);
+        let r = render(&p);
+        assert_eq!(r.subject, "1 new papers for you · Thu 26 Nov 2026");
+        assert!(r.html.contains("href=\"https:&#x2F;&#x2F;huggingface.co&#x2F;papers&#x2F;2606.00467\""));
+        assert!(r.text.contains("https://huggingface.co/papers/2606.00467"));
+        assert!(r.text.contains("https://arxiv.org/abs/2606.00467"));
+        assert!(r.text.contains("A, B, C et al."));
+        assert!(r.text.contains("matched: diffusion"));
+    }
+
+    #[test]
+    fn shortens_authors_and_abstracts() {
+        let names = |n: usize| (0..n).map(|i| format!("N{i}")).collect::<Vec<_>>();
+        assert_eq!(short_authors(&names(4)), "N0, N1, N2, N3");
+        assert_eq!(short_authors(&names(5)), "N0, N1, N2 et al.");
+        let long = "word ".repeat(100);
+        let cut = truncate_words(&long, 50);
+        assert!(cut.ends_with("word…") && cut.chars().count() <= 51, "{cut}");
+        assert_eq!(truncate_words("short", 50), "short");
+    }
+
+    #[test]
+    fn a_broken_override_is_reported_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("digest.txt"), "{{ papers | nosuchfilter }}").unwrap();
+        let err = Renderer::new(SUBJECT_TEMPLATE, Some(dir.path())).err().unwrap();
+        assert!(err.to_string().starts_with("template digest.txt:"), "{err}");
+        let err = Renderer::new("{{ count", None).err().unwrap();
+        assert!(err.to_string().starts_with("template mail.subject:"), "{err}");
+        let err = Renderer::new("{{ nosuchvariable }}", None).err().unwrap();
+        assert!(err.to_string().contains("nosuchvariable"), "{err}");
+    }
+}
