@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "paperboy", version, about = "Emails each subscriber a digest of new research papers that match their topics")]
+#[command(
+    name = "paperboy",
+    version,
+    about = "Emails each subscriber a digest of new research papers that match their topics"
+)]
 pub struct Cli {
     /// The config file [default: $PAPERBOY_CONFIG, else config/paperboy.toml]
     #[arg(long, short = 'c', global = true, value_name = "FILE")]

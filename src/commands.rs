@@ -55,8 +55,14 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
     // The moment the run started is its slot: two runs are two periods.
     let slot = Utc::now();
     let fetched = fetch_sources(&mut store, config, slot).await?;
-    let composed =
-        digest::compose_all(&mut store, config, &renderer, &subscribers, slot, Utc::now())?;
+    let composed = digest::compose_all(
+        &mut store,
+        config,
+        &renderer,
+        &subscribers,
+        slot,
+        Utc::now(),
+    )?;
 
     let mut out = std::io::stdout().lock();
     let mut compose_failures = 0;
@@ -67,7 +73,12 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
                 rendered, titles, ..
             }) => {
                 let verb = if dry_run { "would send" } else { "queued" };
-                writeln!(out, "{email}: {verb} {} — {:?}", papers(titles.len()), rendered.subject)?;
+                writeln!(
+                    out,
+                    "{email}: {verb} {} — {:?}",
+                    papers(titles.len()),
+                    rendered.subject
+                )?;
                 if dry_run {
                     for (i, title) in titles.iter().enumerate() {
                         writeln!(out, "  {}. {title}", i + 1)?;
@@ -90,7 +101,10 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
     }
 
     let mailer = Mailer::new(&config.delivery.transport).map_err(|e| UsageError(e.to_string()))?;
-    let keys: Vec<String> = subscribers.iter().map(|s| digest::subscriber_key(s)).collect();
+    let keys: Vec<String> = subscribers
+        .iter()
+        .map(|s| digest::subscriber_key(s))
+        .collect();
     let only = (!only.is_empty()).then_some(keys.as_slice());
     let report = deliver::deliver_pending(
         &mut store,
@@ -107,7 +121,10 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
         report.sent, report.pending, failed
     )?;
     if report.pending > 0 {
-        writeln!(out, "pending digests stay in the outbox and are retried by the next run")?;
+        writeln!(
+            out,
+            "pending digests stay in the outbox and are retried by the next run"
+        )?;
     }
     Ok(exit_for(&fetched, failed, report.pending))
 }
@@ -170,7 +187,11 @@ async fn check(config: &Config, smtp: bool) -> anyhow::Result<Exit> {
                     .test_connection()
                     .await
                     .with_context(|| format!("SMTP server {address}"))?;
-                let login = if settings.credentials.is_some() { " and logged in" } else { "" };
+                let login = if settings.credentials.is_some() {
+                    " and logged in"
+                } else {
+                    ""
+                };
                 println!("SMTP server {address}: connected{login}");
             }
         }
@@ -216,7 +237,11 @@ fn status(config: &Config) -> anyhow::Result<Exit> {
     let store = open_store(config, false)?;
     let records = store.digest_records()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<32} {:<20} {:<8} {:>6}  note", "subscriber", "last digest", "status", "papers")?;
+    writeln!(
+        out,
+        "{:<32} {:<20} {:<8} {:>6}  note",
+        "subscriber", "last digest", "status", "papers"
+    )?;
     for subscriber in &config.subscribers {
         let key = digest::subscriber_key(subscriber);
         match records.iter().find(|r| r.subscriber == key) {
@@ -226,7 +251,10 @@ fn status(config: &Config) -> anyhow::Result<Exit> {
                 r.slot.format("%Y-%m-%d %H:%M UTC"),
                 r.status,
                 r.papers,
-                r.reason.as_deref().or(r.last_error.as_deref()).unwrap_or("")
+                r.reason
+                    .as_deref()
+                    .or(r.last_error.as_deref())
+                    .unwrap_or("")
             )?,
             None => writeln!(out, "{key:<32} {:<20}", "never")?,
         }
@@ -236,7 +264,11 @@ fn status(config: &Config) -> anyhow::Result<Exit> {
         .filter(|r| r.status == "pending" || r.status == "failed")
         .collect();
     let pending = outbox.iter().filter(|r| r.status == "pending").count();
-    writeln!(out, "\noutbox: {pending} pending, {} failed", outbox.len() - pending)?;
+    writeln!(
+        out,
+        "\noutbox: {pending} pending, {} failed",
+        outbox.len() - pending
+    )?;
     for r in outbox {
         writeln!(
             out,
@@ -252,7 +284,10 @@ fn status(config: &Config) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn select_subscribers<'c>(config: &'c Config, only: &[String]) -> anyhow::Result<Vec<&'c Subscriber>> {
+fn select_subscribers<'c>(
+    config: &'c Config,
+    only: &[String],
+) -> anyhow::Result<Vec<&'c Subscriber>> {
     if only.is_empty() {
         return Ok(config.subscribers.iter().collect());
     }
@@ -298,5 +333,9 @@ async fn fetch_sources(
 }
 
 fn papers(n: usize) -> String {
-    if n == 1 { "1 paper".into() } else { format!("{n} papers") }
+    if n == 1 {
+        "1 paper".into()
+    } else {
+        format!("{n} papers")
+    }
 }

@@ -55,7 +55,9 @@ pub struct DeliveryConfig {
 #[derive(Debug, Clone)]
 pub enum TransportConfig {
     /// Write each digest as an `.eml` file into this folder.
-    File { outbox_dir: PathBuf },
+    File {
+        outbox_dir: PathBuf,
+    },
     Smtp(SmtpConfig),
 }
 
@@ -300,14 +302,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(number.saturating_mul(millis)))
 }
 
-fn validate(raw: raw::RawConfig, path: &Path, base: &Path, problems: &mut Vec<String>) -> Option<Config> {
+fn validate(
+    raw: raw::RawConfig,
+    path: &Path,
+    base: &Path,
+    problems: &mut Vec<String>,
+) -> Option<Config> {
     let mut report = |key: &str, value: &str, message: String| {
         problems.push(format!("{key} {value:?}: {message}"));
     };
 
     let from = match raw.mail.from.as_deref() {
         None => {
-            report("mail.from", "", "is required, e.g. \"Paperboy <papers@example.org>\"".into());
+            report(
+                "mail.from",
+                "",
+                "is required, e.g. \"Paperboy <papers@example.org>\"".into(),
+            );
             None
         }
         Some(text) => text
@@ -316,7 +327,9 @@ fn validate(raw: raw::RawConfig, path: &Path, base: &Path, problems: &mut Vec<St
             .ok(),
     };
     if let Some(unsubscribe) = &raw.mail.unsubscribe
-        && !(unsubscribe.starts_with("mailto:") || unsubscribe.starts_with("https://") || unsubscribe.starts_with("http://"))
+        && !(unsubscribe.starts_with("mailto:")
+            || unsubscribe.starts_with("https://")
+            || unsubscribe.starts_with("http://"))
     {
         report(
             "mail.unsubscribe",
@@ -325,7 +338,8 @@ fn validate(raw: raw::RawConfig, path: &Path, base: &Path, problems: &mut Vec<St
         );
     }
     if let Some(unsubscribe) = &raw.mail.unsubscribe
-        && unsubscribe.contains(|c: char| c.is_control() || c == '<' || c == '>' || c.is_whitespace())
+        && unsubscribe
+            .contains(|c: char| c.is_control() || c == '<' || c == '>' || c.is_whitespace())
     {
         report(
             "mail.unsubscribe",
@@ -343,7 +357,11 @@ fn validate(raw: raw::RawConfig, path: &Path, base: &Path, problems: &mut Vec<St
         }),
         "smtp" => validate_smtp(&raw.smtp, base, &mut report).map(TransportConfig::Smtp),
         other => {
-            report("delivery.transport", other, "must be \"smtp\" or \"file\"".into());
+            report(
+                "delivery.transport",
+                other,
+                "must be \"smtp\" or \"file\"".into(),
+            );
             None
         }
     };
@@ -390,7 +408,11 @@ fn validate(raw: raw::RawConfig, path: &Path, base: &Path, problems: &mut Vec<St
             }
             Err(e) => {
                 seen.push(String::new());
-                report(&key("email"), &sub.email, format!("not an email address ({e})"));
+                report(
+                    &key("email"),
+                    &sub.email,
+                    format!("not an email address ({e})"),
+                );
                 None
             }
         };
@@ -404,7 +426,11 @@ fn validate(raw: raw::RawConfig, path: &Path, base: &Path, problems: &mut Vec<St
             if let Some(name) = name
                 && name.trim().is_empty()
             {
-                report(&format!("{topic_key}.name"), name, "must not be empty".into());
+                report(
+                    &format!("{topic_key}.name"),
+                    name,
+                    "must not be empty".into(),
+                );
             }
             match TopicQuery::parse(query) {
                 Ok(parsed) => topics.push(Topic {
@@ -480,13 +506,21 @@ fn validate_smtp(
         "tls" => Some(SmtpSecurity::Tls),
         "none" => Some(SmtpSecurity::None),
         other => {
-            report("smtp.security", other, "must be \"starttls\", \"tls\" or \"none\"".into());
+            report(
+                "smtp.security",
+                other,
+                "must be \"starttls\", \"tls\" or \"none\"".into(),
+            );
             None
         }
     };
     let host = raw.host.clone().filter(|h| !h.trim().is_empty());
     if host.is_none() {
-        report("smtp.host", "", "is required when delivery.transport = \"smtp\"".into());
+        report(
+            "smtp.host",
+            "",
+            "is required when delivery.transport = \"smtp\"".into(),
+        );
     }
     if raw.max_connections == 0 {
         report("smtp.max_connections", "0", "must be at least 1".into());
@@ -497,7 +531,11 @@ fn validate_smtp(
     // The password's value is never echoed: the key alone says what is wrong.
     let password = match (&raw.password, &raw.password_file) {
         (Some(_), Some(_)) => {
-            report("smtp.password", "***", "set either password or password_file, not both".into());
+            report(
+                "smtp.password",
+                "***",
+                "set either password or password_file, not both".into(),
+            );
             None
         }
         (Some(p), None) => Some(Secret(p.clone())),
@@ -529,7 +567,11 @@ fn validate_smtp(
             None
         }
         (None, Some(_)) => {
-            report("smtp.password", "***", "is set but smtp.username is not".into());
+            report(
+                "smtp.password",
+                "***",
+                "is set but smtp.username is not".into(),
+            );
             None
         }
         _ => None,
@@ -569,7 +611,11 @@ fn validate_huggingface(
         );
     }
     if raw.lookback_days == 0 {
-        report("sources.huggingface.lookback_days", "0", "must be at least 1 (today)".into());
+        report(
+            "sources.huggingface.lookback_days",
+            "0",
+            "must be at least 1 (today)".into(),
+        );
     }
     let timeout = parse_duration(&raw.timeout)
         .map_err(|e| report("sources.huggingface.timeout", &raw.timeout, e))
@@ -607,9 +653,8 @@ mod raw {
     impl<'de> Deserialize<'de> for WithUnknownKeys {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             let mut unknown = Vec::new();
-            let config = serde_ignored::deserialize(deserializer, |path| {
-                unknown.push(key_path(&path))
-            })?;
+            let config =
+                serde_ignored::deserialize(deserializer, |path| unknown.push(key_path(&path)))?;
             Ok(WithUnknownKeys { config, unknown })
         }
     }
@@ -624,9 +669,9 @@ mod raw {
                 p if p.is_empty() => key.clone(),
                 p => format!("{p}.{key}"),
             },
-            Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-                key_path(parent)
-            }
+            Path::Some { parent }
+            | Path::NewtypeStruct { parent }
+            | Path::NewtypeVariant { parent } => key_path(parent),
         }
     }
 

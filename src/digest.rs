@@ -111,7 +111,9 @@ pub fn compose_all<'s>(
                 .collect();
             (!hits.is_empty()).then_some(hits)
         };
-        let outcome = compose_one(store, config, renderer, subscriber, &window, matched, slot, now);
+        let outcome = compose_one(
+            store, config, renderer, subscriber, &window, matched, slot, now,
+        );
         if let Err(e) = &outcome {
             tracing::error!(subscriber = %subscriber.email, "cannot compose the digest: {e}");
         }
@@ -227,7 +229,12 @@ fn compose_one(
     })?;
     Ok(match recorded {
         None => Outcome::AlreadyComposed,
-        Some((id, Outcome::Queued { rendered, titles, .. })) => Outcome::Queued {
+        Some((
+            id,
+            Outcome::Queued {
+                rendered, titles, ..
+            },
+        )) => Outcome::Queued {
             digest_id: id,
             rendered,
             titles,
@@ -246,7 +253,11 @@ impl NothingReason {
             NothingReason::BelowMinUpvotes => 2,
             NothingReason::AlreadySent => 3,
         };
-        if stage(other) > stage(self) { other } else { self }
+        if stage(other) > stage(self) {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -320,7 +331,10 @@ mod tests {
     fn the_reason_names_the_furthest_filter_reached() {
         let r = NothingReason::NoNewPapers.max_progress(NothingReason::NoneMatched);
         assert_eq!(r, NothingReason::NoneMatched);
-        assert_eq!(r.max_progress(NothingReason::BelowMinUpvotes), NothingReason::BelowMinUpvotes);
+        assert_eq!(
+            r.max_progress(NothingReason::BelowMinUpvotes),
+            NothingReason::BelowMinUpvotes
+        );
         assert_eq!(
             NothingReason::AlreadySent.max_progress(NothingReason::NoneMatched),
             NothingReason::AlreadySent

@@ -55,11 +55,9 @@ pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, Mess
 /// the subscriber and slot identify a digest.
 pub fn message_id(subscriber: &str, slot_millis: i64, from: &Mailbox) -> String {
     // FNV-1a: short, stable across releases, and enough to keep ids apart.
-    let hash = subscriber
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = subscriber.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     format!("<digest.{slot_millis}.{hash:016x}@{}>", from.email.domain())
 }
 
@@ -88,7 +86,12 @@ mod tests {
         )
         .unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        for header in ["From: Paperboy <papers@example.org>", "To: Alice <alice@example.org>", "Date: ", "Subject: "] {
+        for header in [
+            "From: Paperboy <papers@example.org>",
+            "To: Alice <alice@example.org>",
+            "Date: ",
+            "Subject: ",
+        ] {
             assert!(text.contains(header), "{header} in {text}");
         }
         assert!(text.contains(&format!("Message-ID: {id}")));

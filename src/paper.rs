@@ -71,7 +71,10 @@ fn is_arxiv_id(id: &str) -> bool {
         };
         yymm.len() == 4
             && (4..=5).contains(&number.len())
-            && yymm.bytes().chain(number.bytes()).all(|b| b.is_ascii_digit())
+            && yymm
+                .bytes()
+                .chain(number.bytes())
+                .all(|b| b.is_ascii_digit())
     };
     let old_style = || {
         let Some((archive, number)) = id.split_once('/') else {
@@ -93,23 +96,43 @@ mod tests {
 
     #[test]
     fn normalizes_ids_from_every_shape_sources_use() {
-        assert_eq!(normalize_arxiv_id("2606.00467").as_deref(), Some("2606.00467"));
-        assert_eq!(normalize_arxiv_id("2606.13677v12").as_deref(), Some("2606.13677"));
+        assert_eq!(
+            normalize_arxiv_id("2606.00467").as_deref(),
+            Some("2606.00467")
+        );
+        assert_eq!(
+            normalize_arxiv_id("2606.13677v12").as_deref(),
+            Some("2606.13677")
+        );
         assert_eq!(
             normalize_arxiv_id("http://arxiv.org/abs/2606.13677v1").as_deref(),
             Some("2606.13677")
         );
-        assert_eq!(normalize_arxiv_id("arXiv:1706.03762").as_deref(), Some("1706.03762"));
+        assert_eq!(
+            normalize_arxiv_id("arXiv:1706.03762").as_deref(),
+            Some("1706.03762")
+        );
         assert_eq!(
             normalize_arxiv_id("hep-th/9901001v3").as_deref(),
             Some("hep-th/9901001")
         );
-        assert_eq!(normalize_arxiv_id("math.AG/0101001").as_deref(), Some("math.AG/0101001"));
+        assert_eq!(
+            normalize_arxiv_id("math.AG/0101001").as_deref(),
+            Some("math.AG/0101001")
+        );
     }
 
     #[test]
     fn rejects_text_that_is_not_an_id() {
-        for bad in ["", "v2", "2606", "2606.1", "abc.defgh", "2606.00467; rm", "../etc/passwd"] {
+        for bad in [
+            "",
+            "v2",
+            "2606",
+            "2606.1",
+            "abc.defgh",
+            "2606.00467; rm",
+            "../etc/passwd",
+        ] {
             assert_eq!(normalize_arxiv_id(bad), None, "{bad:?}");
         }
     }

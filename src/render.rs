@@ -113,7 +113,12 @@ impl Renderer {
         })
     }
 
-    fn render_one(&self, name: &str, label: &str, context: &Context) -> Result<String, RenderError> {
+    fn render_one(
+        &self,
+        name: &str,
+        label: &str,
+        context: &Context,
+    ) -> Result<String, RenderError> {
         self.tera
             .render(name, context)
             .map_err(|e| template_error(label, &e))
@@ -189,7 +194,10 @@ fn truncate_words(text: &str, max: usize) -> String {
         Some(pos) if pos > max / 2 => &cut[..pos],
         _ => &cut,
     };
-    format!("{}…", cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '.'))
+    format!(
+        "{}…",
+        cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '.')
+    )
 }
 
 fn sample_input() -> DigestInput<'static> {
@@ -269,14 +277,23 @@ mod tests {
 
     #[test]
     fn escapes_paper_text_in_html_and_keeps_it_verbatim_in_text() {
-        let p = paper("<script>alert(1)</script> & \"quotes\"", &["Eve <eve@evil>"]);
+        let p = paper(
+            "<script>alert(1)</script> & \"quotes\"",
+            &["Eve <eve@evil>"],
+        );
         let r = render(&p);
         assert!(!r.html.contains("<script>"), "{}", r.html);
-        assert!(r.html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; &quot;quotes&quot;"));
+        assert!(
+            r.html
+                .contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; &amp; &quot;quotes&quot;")
+        );
         assert!(r.html.contains("Eve &lt;eve@evil&gt;"));
         assert!(r.html.contains("&lt;b&gt;markup&lt;&#x2F;b&gt;"));
         assert!(r.text.contains("<script>alert(1)</script> & \"quotes\""));
-        assert!(r.text.contains("An abstract with <b>markup</b> & ampersands."));
+        assert!(
+            r.text
+                .contains("An abstract with <b>markup</b> & ampersands.")
+        );
     }
 
     #[test]
@@ -284,7 +301,10 @@ mod tests {
         let p = paper("Title", &["A", "B", "C", "D", "E"]);
         let r = render(&p);
         assert_eq!(r.subject, "1 new papers for you · Thu 26 Nov 2026");
-        assert!(r.html.contains("href=\"https:&#x2F;&#x2F;huggingface.co&#x2F;papers&#x2F;2606.00467\""));
+        assert!(
+            r.html
+                .contains("href=\"https:&#x2F;&#x2F;huggingface.co&#x2F;papers&#x2F;2606.00467\"")
+        );
         assert!(r.text.contains("https://huggingface.co/papers/2606.00467"));
         assert!(r.text.contains("https://arxiv.org/abs/2606.00467"));
         assert!(r.text.contains("A, B, C et al."));
@@ -306,10 +326,15 @@ mod tests {
     fn a_broken_override_is_reported_with_its_name() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("digest.txt"), "{{ papers | nosuchfilter }}").unwrap();
-        let err = Renderer::new(SUBJECT_TEMPLATE, Some(dir.path())).err().unwrap();
+        let err = Renderer::new(SUBJECT_TEMPLATE, Some(dir.path()))
+            .err()
+            .unwrap();
         assert!(err.to_string().starts_with("template digest.txt:"), "{err}");
         let err = Renderer::new("{{ count", None).err().unwrap();
-        assert!(err.to_string().starts_with("template mail.subject:"), "{err}");
+        assert!(
+            err.to_string().starts_with("template mail.subject:"),
+            "{err}"
+        );
         let err = Renderer::new("{{ nosuchvariable }}", None).err().unwrap();
         assert!(err.to_string().contains("nosuchvariable"), "{err}");
     }

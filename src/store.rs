@@ -685,9 +685,21 @@ mod tests {
             .unwrap();
         assert_eq!(r.new, ["2601.00003"]);
         assert_eq!(r.updated, 1);
-        let all = store.papers_in_range(0, store.latest_seq().unwrap()).unwrap();
-        let ids: Vec<_> = all.iter().map(|p| (p.seq, p.paper.arxiv_id.as_str(), p.paper.upvotes)).collect();
-        assert_eq!(ids, [(1, "2601.00001", 1), (2, "2601.00002", 9), (3, "2601.00003", 3)]);
+        let all = store
+            .papers_in_range(0, store.latest_seq().unwrap())
+            .unwrap();
+        let ids: Vec<_> = all
+            .iter()
+            .map(|p| (p.seq, p.paper.arxiv_id.as_str(), p.paper.upvotes))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (1, "2601.00001", 1),
+                (2, "2601.00002", 9),
+                (3, "2601.00003", 3)
+            ]
+        );
         assert_eq!(all[1].first_seen_at.timestamp(), t0.timestamp());
         assert_eq!(store.seq_before(t1).unwrap(), 2);
     }
@@ -696,7 +708,9 @@ mod tests {
     fn a_slot_is_recorded_once_and_sent_papers_follow_the_digest_status() {
         let mut store = Store::open_in_memory().unwrap();
         let now = Utc::now();
-        store.upsert_papers("hf", &[paper("2601.00001", 1)], now).unwrap();
+        store
+            .upsert_papers("hf", &[paper("2601.00001", 1)], now)
+            .unwrap();
         let record = |store: &mut Store| {
             store
                 .record_digest("a@example.org", now, |guard| {
@@ -720,14 +734,25 @@ mod tests {
         assert!(record(&mut store).is_none(), "the same slot twice");
         assert_eq!(store.window_end("a@example.org").unwrap(), Some(1));
         assert_eq!(store.pending(None).unwrap().len(), 1);
-        assert!(store.pending(Some(&["b@example.org".into()])).unwrap().is_empty());
-        store.mark_attempt_failed(id, "451 try later", false, now).unwrap();
+        assert!(
+            store
+                .pending(Some(&["b@example.org".into()]))
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .mark_attempt_failed(id, "451 try later", false, now)
+            .unwrap();
         assert_eq!(store.pending(None).unwrap()[0].attempts, 1);
         store.mark_sent(id, now).unwrap();
         assert!(store.pending(None).unwrap().is_empty());
         let sent: i64 = store
             .conn
-            .query_row("SELECT count(*) FROM sent_papers WHERE subscriber = 'a@example.org'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sent_papers WHERE subscriber = 'a@example.org'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(sent, 1);
     }
@@ -739,7 +764,8 @@ mod tests {
         Store::open(&path).unwrap();
         {
             let mut dry = Store::open_dry_run(&path).unwrap();
-            dry.upsert_papers("hf", &[paper("2601.00001", 1)], Utc::now()).unwrap();
+            dry.upsert_papers("hf", &[paper("2601.00001", 1)], Utc::now())
+                .unwrap();
             assert_eq!(dry.latest_seq().unwrap(), 1);
         }
         assert_eq!(Store::open(&path).unwrap().latest_seq().unwrap(), 0);
@@ -752,7 +778,13 @@ mod tests {
     fn refuses_a_schema_from_the_future() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
-        assert!(matches!(Store::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
     }
 }

@@ -26,9 +26,19 @@ impl FileTransport {
         let recipient: String = item
             .subscriber
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "@.-_+".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "@.-_+".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        let name = format!("{}-{}-{recipient}.eml", item.slot.format("%Y%m%dT%H%M%S%.3fZ"), item.id);
+        let name = format!(
+            "{}-{}-{recipient}.eml",
+            item.slot.format("%Y%m%dT%H%M%S%.3fZ"),
+            item.id
+        );
         let path = self.dir.join(&name);
         let partial = self.dir.join(format!(".{name}.partial"));
         std::fs::write(&partial, &item.message).map_err(io)?;

@@ -55,7 +55,9 @@ impl SmtpTransport {
     pub async fn test_connection(&self) -> Result<(), SendError> {
         match self.inner.test_connection().await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(SendError::Transient("the server did not answer NOOP".into())),
+            Ok(false) => Err(SendError::Transient(
+                "the server did not answer NOOP".into(),
+            )),
             Err(e) => Err(classify(e)),
         }
     }

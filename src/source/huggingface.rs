@@ -227,7 +227,10 @@ fn parse_item(value: serde_json::Value, url: &str) -> Option<Paper> {
         github_repo: p.github_repo.filter(|s| is_web_link(s)),
         github_stars: p.github_stars,
         project_page: p.project_page.filter(|s| is_web_link(s)),
-        ai_summary: p.ai_summary.map(|s| collapse_whitespace(&s)).filter(|s| !s.is_empty()),
+        ai_summary: p
+            .ai_summary
+            .map(|s| collapse_whitespace(&s))
+            .filter(|s| !s.is_empty()),
         ai_keywords: p.ai_keywords,
         organization: p.organization.and_then(|o| o.fullname.or(o.name)),
     })
@@ -250,28 +253,49 @@ mod tests {
     #[test]
     fn reads_every_field_of_a_recorded_item() {
         let items: Vec<serde_json::Value> =
-            serde_json::from_str(include_str!("../../tests/fixtures/hf_daily_papers.json")).unwrap();
-        let papers: Vec<Paper> = items.into_iter().filter_map(|i| parse_item(i, "test")).collect();
+            serde_json::from_str(include_str!("../../tests/fixtures/hf_daily_papers.json"))
+                .unwrap();
+        let papers: Vec<Paper> = items
+            .into_iter()
+            .filter_map(|i| parse_item(i, "test"))
+            .collect();
         assert_eq!(papers.len(), 30);
         let first = &papers[0];
         assert_eq!(first.arxiv_id, "2606.00467");
         assert!(first.title.starts_with("On the Limits of LLM Adaptability"));
         assert_eq!(first.authors[..2], ["Etienne Casanova", "Rafal Kocielnik"]);
         assert_eq!(first.num_comments, 2);
-        assert_eq!(first.organization.as_deref(), Some("California institute of technology"));
-        assert!(first.ai_summary.as_deref().unwrap().starts_with("Large language models"));
-        assert!(papers.iter().any(|p| p.github_repo.is_some() && p.github_stars.is_some()));
+        assert_eq!(
+            first.organization.as_deref(),
+            Some("California institute of technology")
+        );
+        assert!(
+            first
+                .ai_summary
+                .as_deref()
+                .unwrap()
+                .starts_with("Large language models")
+        );
+        assert!(
+            papers
+                .iter()
+                .any(|p| p.github_repo.is_some() && p.github_stars.is_some())
+        );
         assert!(papers.iter().any(|p| p.project_page.is_some()));
     }
 
     #[test]
     fn skips_an_item_missing_a_required_field() {
-        let item = serde_json::json!({"paper": {"id": "2601.00001", "summary": "s", "authors": []}});
+        let item =
+            serde_json::json!({"paper": {"id": "2601.00001", "summary": "s", "authors": []}});
         assert!(parse_item(item, "test").is_none());
         let item = serde_json::json!({"paper": {"id": "not-an-id", "title": "t", "summary": "s", "authors": []}});
         assert!(parse_item(item, "test").is_none());
         let item = serde_json::json!({"paper": {"id": "2601.00001v2", "title": " A\n title ", "summary": "s", "authors": [{"name": "X"}], "upvotes": 4}, "unknown": 1});
         let paper = parse_item(item, "test").unwrap();
-        assert_eq!((paper.arxiv_id.as_str(), paper.title.as_str(), paper.upvotes), ("2601.00001", "A title", 4));
+        assert_eq!(
+            (paper.arxiv_id.as_str(), paper.title.as_str(), paper.upvotes),
+            ("2601.00001", "A title", 4)
+        );
     }
 }

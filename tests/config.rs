@@ -1,0 +1,221 @@
+//! The config file: the documented example loads, every problem is reported at once with its
+//! key, environment overrides and password files work, and a password never leaks.
+
+mod support;
+
+use std::path::Path;
+
+use paperboy::config::{Config, ConfigError, TransportConfig};
+use support::{paperboy, stderr, stdout};
+
+fn load(text: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(&path, text).unwrap();
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let config = Config::load_with_env(&path, env);
+    (dir, config)
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match load(text, &[]).1 {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+const MINIMAL: &str = r#"
+[mail]
+from = "Paperboy <papers@example.org>"
+"#;
+
+#[test]
+fn the_documented_example_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/paperboy.toml");
+    let config = Config::load_with_env(&path, std::iter::empty()).unwrap();
+    assert!(matches!(
+        config.delivery.transport,
+        TransportConfig::File { .. }
+    ));
+    assert_eq!(
+        config.sources.huggingface.as_ref().unwrap().base_url,
+        "https://huggingface.co"
+    );
+    assert_eq!(config.subscribers.len(), 2);
+    // Relative paths resolve against the config file's folder.
+    assert!(config.state_path.starts_with(path.parent().unwrap()));
+}
+
+#[test]
+fn defaults_fill_everything_but_the_sender() {
+    let (_dir, config) = load(MINIMAL, &[]);
+    let config = config.unwrap();
+    assert!(matches!(
+        config.delivery.transport,
+        TransportConfig::File { .. }
+    ));
+    assert_eq!(config.schedule.digest.text, "0 0 7 * * *");
+    assert!(config.subscribers.is_empty());
+}
+
+#[test]
+fn every_problem_is_reported_together_with_its_key_and_value() {
+    let found = problems(
+        r#"
+[mail]
+from = "not an address"
+unsubscribe = "javascript:alert(1)"
+
+[delivery]
+transport = "carrier-pigeon"
+retry_delay = "soon"
+
+[schedule]
+digest = "0 7 * * *"
+timezone = "Mars/Olympus"
+
+[digest]
+max_papers = 0
+colour = "blue"
+
+[[subscribers]]
+email = "alice@example.org"
+topics = ["diffusion", "diffusion AND"]
+
+[[subscribers]]
+email = "bob@"
+topic = ["typo in the key"]
+
+[[subscribers]]
+email = "ALICE@example.org"
+timezone = "Nowhere/Town"
+"#,
+    );
+    let expected = [
+        "digest.colour: unknown key",
+        "subscribers[1].topic: unknown key",
+        "mail.from \"not an address\": not an email address",
+        "mail.unsubscribe \"javascript:alert(1)\": must be a mailto: or https:// address",
+        "delivery.transport \"carrier-pigeon\": must be \"smtp\" or \"file\"",
+        "delivery.retry_delay \"soon\":",
+        "schedule.timezone \"Mars/Olympus\": not an IANA time zone name",
+        "schedule.digest \"0 7 * * *\": needs 6 fields (sec min hour day month weekday), found 5",
+        "digest.max_papers \"0\": must be at least 1",
+        "subscribers[0].topics[1] \"diffusion AND\": query ends after AND (column 14)",
+        "subscribers[1].email \"bob@\": not an email address",
+        "subscribers[2].email \"ALICE@example.org\": is already used by subscribers[0]",
+        "subscribers[2].timezone \"Nowhere/Town\": not an IANA time zone name",
+    ];
+    for want in expected {
+        assert!(
+            found.iter().any(|p| p.starts_with(want)),
+            "missing {want:?} in\n{}",
+            found.join("\n")
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let (_dir, config) = load(
+        MINIMAL,
+        &[
+            ("PAPERBOY__DELIVERY__TRANSPORT", "smtp"),
+            ("PAPERBOY__SMTP__HOST", "mail.example.org"),
+            ("PAPERBOY__SMTP__PORT", "2525"),
+            ("PAPERBOY__SMTP__USERNAME", "papers"),
+            ("PAPERBOY__SMTP__PASSWORD", "12345"),
+            ("PAPERBOY_CONFIG", "ignored.toml"),
+        ],
+    );
+    let TransportConfig::Smtp(smtp) = config.unwrap().delivery.transport else {
+        panic!("transport should be smtp");
+    };
+    assert_eq!((smtp.host.as_str(), smtp.port), ("mail.example.org", 2525));
+    let (user, password) = smtp.credentials.unwrap();
+    assert_eq!((user.as_str(), password.expose()), ("papers", "12345"));
+}
+
+#[test]
+fn the_password_can_come_from_a_file_and_never_shows_in_debug_or_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smtp-password"), "s3cret-file\n").unwrap();
+    let text = format!(
+        "{MINIMAL}\n[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"h\"\nusername = \"u\"\npassword_file = \"smtp-password\"\n"
+    );
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(&path, &text).unwrap();
+    let config = Config::load_with_env(&path, std::iter::empty()).unwrap();
+    let TransportConfig::Smtp(smtp) = &config.delivery.transport else {
+        panic!("smtp");
+    };
+    assert_eq!(smtp.credentials.as_ref().unwrap().1.expose(), "s3cret-file");
+    assert!(!format!("{config:?}").contains("s3cret"));
+
+    // A password that is set twice is an error that does not repeat it.
+    let (_dir, result) = load(
+        &format!(
+            "{MINIMAL}\n[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"h\"\nusername = \"u\"\npassword = \"hunter2\"\npassword_file = \"/nonexistent\"\n"
+        ),
+        &[],
+    );
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("smtp.password"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[tokio::test]
+async fn check_accepts_a_valid_config_and_exits_2_listing_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, format!("{MINIMAL}\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = ['\"language model\" AND NOT survey']\n")).unwrap();
+    let out = paperboy(&good, &["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("OK (1 subscribers, 1 topics"),
+        "{}",
+        stdout(&out)
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[mail]\nfrom = \"x\"\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = ['(a OR b']\n",
+    )
+    .unwrap();
+    let out = paperboy(&bad, &["check"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("2 problems"), "{err}");
+    assert!(err.contains("mail.from \"x\""), "{err}");
+    assert!(
+        err.contains("subscribers[0].topics[0] \"(a OR b\""),
+        "{err}"
+    );
+
+    let missing = dir.path().join("missing.toml");
+    let out = paperboy(&missing, &["check"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.toml"));
+}
+
+#[tokio::test]
+async fn a_broken_template_override_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/digest.html"), "{% if %}").unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(
+        &path,
+        "[mail]\nfrom = \"p@example.org\"\ntemplates_dir = \"templates\"\n",
+    )
+    .unwrap();
+    let out = paperboy(&path, &["check"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("template digest.html"),
+        "{}",
+        stderr(&out)
+    );
+}

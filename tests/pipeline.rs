@@ -1,0 +1,448 @@
+//! The whole pipeline through the real binary: Hugging Face served by wiremock from the
+//! recorded fixture, mail delivered to a real SMTP server on loopback.
+
+mod support;
+
+use support::*;
+
+/// Subscribers whose expected papers can be read off the fixture's titles, authors and
+/// upvotes (see tests/fixtures/hf_daily_papers.json).
+const SUBSCRIBERS: &str = r#"
+[[subscribers]]
+email = "alice@example.org"
+name = "Alice"
+topics = ["title:agents"]
+
+[[subscribers]]
+email = "bob@example.org"
+topics = ["title:distillation", { name = "Sparse attention", query = 'title:"sparse attention"' }]
+
+[[subscribers]]
+email = "carol@example.org"
+min_upvotes = 20
+max_papers = 3
+
+[[subscribers]]
+email = "dave@example.org"
+topics = ["title:robust AND NOT title:agents"]
+
+[[subscribers]]
+email = "erin@example.org"
+topics = ['author:"Haoran Xu"']
+min_upvotes = 7
+
+[[subscribers]]
+email = "frank@example.org"
+topics = ["title:quantum"]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_subscriber_gets_exactly_their_papers_in_rank_order() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let mails = env.mails();
+    let ids = |address: &str| {
+        let to = mails_to(&mails, address);
+        assert!(to.len() <= 1, "{address} got {} mails", to.len());
+        to.first().map(|m| m.arxiv_ids()).unwrap_or_default()
+    };
+    // "Agents", "Agent", "Multi-Agent" all stem to agent; ranked by upvotes, then newest.
+    assert_eq!(
+        ids("alice@example.org"),
+        [
+            "2606.13681",
+            "2606.09290",
+            "2606.13120",
+            "2606.13594",
+            "2606.13572",
+            "2606.10423",
+            "2606.07867"
+        ]
+    );
+    assert_eq!(
+        ids("bob@example.org"),
+        ["2606.13392", "2606.12575", "2606.09304"]
+    );
+    // No topics: the most upvoted papers, at least 20 upvotes, at most 3.
+    assert_eq!(
+        ids("carol@example.org"),
+        ["2606.13681", "2606.13392", "2606.08063"]
+    );
+    // "Robustness" stems to robust; the robust LLM agents paper is excluded by NOT.
+    assert_eq!(ids("dave@example.org"), ["2606.08063", "2606.11409"]);
+    // Two papers by Haoran Xu; only one has 7 upvotes.
+    assert_eq!(ids("erin@example.org"), ["2606.09290"]);
+    assert!(mails_to(&mails, "frank@example.org").is_empty());
+    assert_eq!(mails.len(), 5);
+
+    let stdout = stdout(&out);
+    assert!(stdout.contains("sent 5, pending 0, failed 0"), "{stdout}");
+    assert!(
+        stdout.contains("frank@example.org: nothing to send: no new paper matched their topics"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_email_is_multipart_alternative_with_the_headers_a_mail_client_needs() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    let out = env
+        .run(&["send-now", "--subscriber", "bob@example.org"])
+        .await;
+    assert_eq!(out.status.code(), Some(0));
+    let mails = env.mails();
+    assert_eq!(mails.len(), 1, "only the named subscriber");
+    let mail = &mails[0];
+    assert_eq!(mail.content_type, "multipart/alternative");
+    assert_eq!(mail.envelope_to, ["bob@example.org"]);
+    assert_eq!(mail.to, "bob@example.org");
+    assert!(
+        mail.subject.starts_with("3 new papers for you · "),
+        "{}",
+        mail.subject
+    );
+    assert_eq!(mail.header("From"), Some("Paperboy <papers@example.org>"));
+    assert!(mail.header("Date").is_some());
+    assert!(
+        mail.header("Message-ID")
+            .is_some_and(|id| id.ends_with("@example.org>"))
+    );
+    assert_eq!(
+        mail.header("List-Unsubscribe"),
+        Some("<mailto:admin@example.org?subject=unsubscribe>")
+    );
+    // Each paper: title, Hugging Face and arXiv links, authors, upvotes, summary, code link.
+    assert!(mail.text.contains("MiniMax Sparse Attention"));
+    assert!(
+        mail.text
+            .contains("https://huggingface.co/papers/2606.13392")
+    );
+    assert!(mail.text.contains("103 upvotes"));
+    assert!(mail.text.contains("matched: Sparse attention"));
+    assert!(mail.html.contains("MiniMax Sparse Attention"));
+    assert!(mail.html.contains("arXiv:2606.13392"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paper_text_is_escaped_in_html_and_headers_cannot_be_injected() {
+    let env = TestEnv::empty(
+        r#"
+[[subscribers]]
+email = "alice@example.org"
+name = "Alice"
+"#,
+    )
+    .await;
+    let evil = serde_json::json!([hf_item(
+        "2606.00001",
+        "<img src=x onerror=alert(1)> Attention & \"you\"\r\nBcc: victim@example.org",
+        "<script>steal()</script>",
+        &["Mallory <mallory@evil.example>"],
+        3,
+    )]);
+    env.serve_papers(&evil.to_string()).await;
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mails = env.mails();
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert!(!mail.html.contains("<img src=x"), "{}", mail.html);
+    assert!(!mail.html.contains("<script>"));
+    assert!(
+        mail.html
+            .contains("&lt;img src=x onerror=alert(1)&gt; Attention &amp; &quot;you&quot;")
+    );
+    assert!(mail.html.contains("Mallory &lt;mallory@evil.example&gt;"));
+    // The text part carries the text verbatim (whitespace folded).
+    assert!(
+        mail.text
+            .contains("<img src=x onerror=alert(1)> Attention & \"you\" Bcc: victim@example.org")
+    );
+    assert!(mail.header("Bcc").is_none());
+    assert_eq!(mails[0].envelope_to, ["alice@example.org"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_with_nothing_new_sends_nothing_and_a_new_paper_is_sent_alone() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    assert_eq!(env.run(&["send-now"]).await.status.code(), Some(0));
+    assert_eq!(env.smtp.accepted().len(), 5);
+
+    let again = env.run(&["send-now"]).await;
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(env.smtp.accepted().len(), 5, "nothing new, nothing sent");
+    assert!(
+        stdout(&again)
+            .contains("alice@example.org: nothing to send: no new papers since their last digest")
+    );
+
+    // The next day one new paper appears among the known ones.
+    let mut items: Vec<serde_json::Value> = serde_json::from_str(FIXTURE).unwrap();
+    items.push(hf_item(
+        "2606.20000",
+        "Agents All the Way Down",
+        "A new paper.",
+        &["Ada Lovelace"],
+        1,
+    ));
+    env.serve_papers(&serde_json::Value::Array(items).to_string())
+        .await;
+    let next = env.run(&["send-now"]).await;
+    assert_eq!(next.status.code(), Some(0));
+    let mails = env.mails();
+    assert_eq!(mails.len(), 6, "{}", stdout(&next));
+    let latest = mails.last().unwrap();
+    assert_eq!(latest.envelope_to, ["alice@example.org"]);
+    assert_eq!(latest.arxiv_ids(), ["2606.20000"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_4xx_reply_is_retried_and_the_digest_is_delivered_once() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    env.smtp
+        .reply_to_next_data(&["451 4.3.0 Try again later", "421 4.7.0 Busy"]);
+    let out = env
+        .run(&["send-now", "--subscriber", "bob@example.org"])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(env.smtp.data_attempts(), 3);
+    assert_eq!(env.smtp.accepted().len(), 1);
+    assert!(stdout(&out).contains("sent 1, pending 0, failed 0"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_reply_fails_the_digest_with_the_servers_words() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    env.smtp
+        .always_reply_to_data("550 5.1.1 Mailbox does not exist");
+    let out = env
+        .run(&["send-now", "--subscriber", "bob@example.org"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        env.smtp.data_attempts(),
+        1,
+        "a permanent failure is not retried"
+    );
+    assert!(
+        stdout(&out).contains("sent 0, pending 0, failed 1"),
+        "{}",
+        stdout(&out)
+    );
+
+    let status = env.run(&["status"]).await;
+    let status = stdout(&status);
+    assert!(status.contains("1 failed"), "{status}");
+    assert!(status.contains("Mailbox does not exist"), "{status}");
+
+    // A failed digest is not sent again by the next run.
+    let again = env
+        .run(&["send-now", "--subscriber", "bob@example.org"])
+        .await;
+    assert_eq!(env.smtp.data_attempts(), 1, "{}", stdout(&again));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_stays_pending_while_the_server_is_down_and_goes_out_once_it_is_back() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    // Point the config at a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let down = text.replace(
+        &format!("port = {}", env.smtp.port()),
+        &format!("port = {closed_port}"),
+    );
+    std::fs::write(&env.config, &down).unwrap();
+
+    let out = env
+        .run(&["send-now", "--subscriber", "bob@example.org"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("sent 0, pending 1, failed 0"),
+        "{}",
+        stdout(&out)
+    );
+    let status = stdout(&env.run(&["status"]).await);
+    assert!(status.contains("1 pending"), "{status}");
+
+    std::fs::write(&env.config, &text).unwrap();
+    let out = env
+        .run(&["send-now", "--subscriber", "bob@example.org"])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let mails = env.mails();
+    assert_eq!(mails.len(), 1, "the pending digest, and no second one");
+    assert_eq!(
+        mails[0].arxiv_ids(),
+        ["2606.13392", "2606.12575", "2606.09304"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_and_preview_send_and_record_nothing() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    let dry = env.run(&["send-now", "--dry-run"]).await;
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    let printed = stdout(&dry);
+    assert!(
+        printed.contains("bob@example.org: would send 3 papers"),
+        "{printed}"
+    );
+    assert!(printed.contains("MiniMax Sparse Attention"), "{printed}");
+    assert!(env.smtp.accepted().is_empty());
+    assert!(
+        !env.state_path().exists(),
+        "a dry run on a fresh state creates nothing"
+    );
+
+    let html = env.dir.path().join("preview.html");
+    let preview = env
+        .run(&[
+            "preview",
+            "--subscriber",
+            "bob@example.org",
+            "--out",
+            html.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(preview.status.code(), Some(0), "{}", stderr(&preview));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("MiniMax Sparse Attention") && page.contains("<html"));
+    assert!(env.smtp.accepted().is_empty());
+    assert!(!env.state_path().exists());
+
+    // With real state, a dry run changes nothing either: the real run still sends everything.
+    assert_eq!(env.run(&["fetch"]).await.status.code(), Some(0));
+    assert_eq!(
+        env.run(&["send-now", "--dry-run"]).await.status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        env.run(&["preview", "--subscriber", "alice@example.org"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    let real = env.run(&["send-now"]).await;
+    assert_eq!(real.status.code(), Some(0));
+    assert_eq!(env.smtp.accepted().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_every_source_fails_the_run_says_so_and_exits_1() {
+    let env = TestEnv::empty(SUBSCRIBERS).await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(503))
+        .mount(&env.hf)
+        .await;
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("503"), "{}", stderr(&out));
+    assert!(env.smtp.accepted().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_item_is_skipped_and_the_rest_delivered() {
+    let env = TestEnv::empty(
+        r#"
+[[subscribers]]
+email = "alice@example.org"
+"#,
+    )
+    .await;
+    let items = serde_json::json!([
+        {"paper": {"id": "2606.00002", "summary": "no title", "authors": []}},
+        hf_item("2606.00003", "A Good Paper", "Fine.", &["A. Author"], 1),
+    ]);
+    env.serve_papers(&items.to_string()).await;
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("skipping paper 2606.00002"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.mails()[0].arxiv_ids(), ["2606.00003"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_source_asks_for_each_day_of_the_window_and_pages_through_long_lists() {
+    let env = TestEnv::empty("").await;
+    let today = chrono::Utc::now().date_naive();
+    let page: Vec<serde_json::Value> = (0..100)
+        .map(|i| {
+            hf_item(
+                &format!("2606.{:05}", 10000 + i),
+                &format!("Paper {i}"),
+                "x",
+                &["A"],
+                0,
+            )
+        })
+        .collect();
+    env.serve_papers("[]").await;
+    // Today's list has a full first page and one more paper on the second.
+    wiremock::Mock::given(wiremock::matchers::path("/api/daily_papers"))
+        .and(wiremock::matchers::query_param(
+            "date",
+            today.format("%Y-%m-%d").to_string(),
+        ))
+        .and(wiremock::matchers::query_param("p", "0"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(&page))
+        .with_priority(1)
+        .mount(&env.hf)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::path("/api/daily_papers"))
+        .and(wiremock::matchers::query_param(
+            "date",
+            today.format("%Y-%m-%d").to_string(),
+        ))
+        .and(wiremock::matchers::query_param("p", "1"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!([hf_item(
+                "2606.20001",
+                "The last one",
+                "x",
+                &["A"],
+                0
+            )])),
+        )
+        .with_priority(1)
+        .mount(&env.hf)
+        .await;
+    let out = env.run(&["fetch"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("101 new"), "{}", stdout(&out));
+
+    let requests = env.hf.received_requests().await.unwrap();
+    let queries: Vec<String> = requests
+        .iter()
+        .map(|r| r.url.query().unwrap_or("").to_string())
+        .collect();
+    for back in 0..3 {
+        let date = (today - chrono::Duration::days(back))
+            .format("%Y-%m-%d")
+            .to_string();
+        assert!(
+            queries.iter().any(|q| q.contains(&format!("date={date}"))),
+            "{queries:?}"
+        );
+    }
+    assert!(
+        queries.iter().any(|q| !q.contains("date=")),
+        "the latest list: {queries:?}"
+    );
+    let agent = requests[0]
+        .headers
+        .get("user-agent")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(agent.starts_with("paperboy/"), "{agent}");
+}
