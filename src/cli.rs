@@ -48,6 +48,6 @@ pub enum Command {
     Fetch,
     /// Show each subscriber's last digest and the pending and failed deliveries
     Status,
-    /// Run the service (for now: one full cycle, like send-now, then exit)
+    /// Run the service: fetch and send on schedule until SIGTERM; SIGHUP reloads the config
     Run,
 }

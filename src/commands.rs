@@ -39,7 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             subscriber,
             dry_run,
         } => send_now(&config, &subscriber, dry_run).await,
-        Command::Run => send_now(&config, &[], false).await,
+        Command::Run => crate::daemon::run(path, config).await,
         Command::Preview { subscriber, out } => preview(&config, &subscriber, out.as_deref()).await,
         Command::Check { smtp } => check(&config, smtp).await,
         Command::Fetch => fetch(&config).await,

@@ -109,7 +109,7 @@ pub struct CronSchedule {
 }
 
 impl CronSchedule {
-    fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, String> {
         let fields = text.split_whitespace().count();
         if fields != 6 {
             return Err(format!(

@@ -8,11 +8,13 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod deliver;
 pub mod digest;
 pub mod message;
 pub mod paper;
 pub mod render;
+pub mod schedule;
 pub mod source;
 pub mod store;
 pub mod tls;

@@ -1,0 +1,387 @@
+//! `paperboy run`: the service. Fetches on `[schedule] fetch`, composes and delivers each
+//! group of subscribers' digests on their schedule in their time zone, reloads the config on
+//! SIGHUP, and stops cleanly on SIGTERM or SIGINT. Talks to systemd (`Type=notify`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::time::Duration as StdDuration;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::commands::{Exit, UsageError};
+use crate::config::Config;
+use crate::deliver::{self, Mailer};
+use crate::digest::{self, Outcome};
+use crate::render::Renderer;
+use crate::schedule::{next_fire, previous_fire};
+use crate::source;
+use crate::store::Store;
+
+/// A digest missed while the machine was off is still sent at start-up if it is this recent.
+const CATCH_UP: Duration = Duration::hours(12);
+/// How long digests being sent may take to finish after SIGTERM; the rest stay pending.
+const STOP_DEADLINE: StdDuration = StdDuration::from_secs(8);
+
+/// The config with everything derived from it; replaced whole on reload.
+struct Loaded {
+    config: Config,
+    renderer: Renderer,
+    mailer: Mailer,
+}
+
+impl Loaded {
+    fn new(config: Config) -> anyhow::Result<Loaded> {
+        let renderer = Renderer::new(&config.mail.subject, config.mail.templates_dir.as_deref())
+            .map_err(|e| UsageError(e.to_string()))?;
+        let mailer =
+            Mailer::new(&config.delivery.transport).map_err(|e| UsageError(e.to_string()))?;
+        Ok(Loaded {
+            config,
+            renderer,
+            mailer,
+        })
+    }
+}
+
+/// What fires next: the fetch, or the digests of the subscribers who share a schedule and
+/// zone (one job serves them all).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Job {
+    Fetch,
+    Digest { schedule: String, timezone: Tz },
+}
+
+/// The next fire time of every job.
+struct Plan {
+    next: HashMap<Job, DateTime<Utc>>,
+}
+
+impl Plan {
+    /// Every job's next fire after `now`. With `catch_up`, a digest whose last fire was
+    /// missed by less than [`CATCH_UP`] fires at once, for that missed slot.
+    fn new(config: &Config, now: DateTime<Utc>, catch_up: bool) -> Plan {
+        let mut next = HashMap::new();
+        if let Some(at) = next_fire(&config.schedule.fetch, config.schedule.timezone, now) {
+            next.insert(Job::Fetch, at);
+        }
+        for subscriber in &config.subscribers {
+            let job = Job::Digest {
+                schedule: subscriber.schedule.text.clone(),
+                timezone: subscriber.timezone,
+            };
+            if next.contains_key(&job) {
+                continue;
+            }
+            let missed = catch_up
+                .then(|| previous_fire(&subscriber.schedule, subscriber.timezone, now, CATCH_UP))
+                .flatten();
+            if let Some(at) =
+                missed.or_else(|| next_fire(&subscriber.schedule, subscriber.timezone, now))
+            {
+                next.insert(job, at);
+            }
+        }
+        Plan { next }
+    }
+
+    fn earliest(&self) -> Option<(Job, DateTime<Utc>)> {
+        self.next
+            .iter()
+            // On a tie the fetch goes first, so the digests see its papers.
+            .min_by_key(|(job, at)| (**at, **job != Job::Fetch))
+            .map(|(job, at)| (job.clone(), *at))
+    }
+
+    /// Schedules `job`'s fire after the one at `fired`.
+    fn advance(&mut self, job: &Job, fired: DateTime<Utc>, config: &Config) {
+        let schedule = match job {
+            Job::Fetch => Some((&config.schedule.fetch, config.schedule.timezone)),
+            Job::Digest { schedule, timezone } => config
+                .subscribers
+                .iter()
+                .find(|s| s.schedule.text == *schedule && s.timezone == *timezone)
+                .map(|s| (&s.schedule, s.timezone)),
+        };
+        // Never schedule into the past: after a long cycle, skip to the next fire from now.
+        let after = fired.max(Utc::now());
+        match schedule.and_then(|(cron, tz)| next_fire(cron, tz, after)) {
+            Some(at) => self.next.insert(job.clone(), at),
+            None => self.next.remove(job),
+        };
+    }
+}
+
+pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
+    let _lock = StateLock::acquire(&config.state_path)?;
+    let mut loaded = Loaded::new(config)?;
+    let mut store = Store::open(&loaded.config.state_path)?;
+    let http = source::http_client().context("cannot set up the HTTP client")?;
+    let notify = Notifier::from_env();
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut watchdog = tokio::time::interval(
+        notify
+            .watchdog_interval()
+            .unwrap_or(StdDuration::from_secs(3600)),
+    );
+
+    let mut plan = Plan::new(&loaded.config, Utc::now(), true);
+    // Fetch at start-up so the first digests have papers.
+    plan.next.insert(Job::Fetch, Utc::now());
+    let mut last_fetch: Option<DateTime<Utc>> = None;
+    tracing::info!(
+        config = %config_path.display(),
+        subscribers = loaded.config.subscribers.len(),
+        "paperboy is running"
+    );
+    notify.send("READY=1");
+
+    loop {
+        notify.send(&format!("STATUS={}", status_line(&plan, &store)));
+        let Some((job, at)) = plan.earliest() else {
+            tracing::warn!("nothing is scheduled; waiting for a reload or a stop signal");
+            tokio::select! {
+                _ = hangup.recv() => {
+                    reload(&config_path, &mut loaded, &mut plan, &notify);
+                    continue;
+                }
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+            }
+        };
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {
+                let work = run_job(&job, at, &loaded, &mut store, &http, &mut last_fetch);
+                let mut work = pin!(work);
+                tokio::select! {
+                    result = &mut work => {
+                        if let Err(e) = result {
+                            tracing::error!("{job:?} at {at}: {e:#}");
+                        }
+                    }
+                    _ = terminate.recv() => return stop(work, &notify).await,
+                    _ = interrupt.recv() => return stop(work, &notify).await,
+                }
+                plan.advance(&job, at, &loaded.config);
+            }
+            _ = hangup.recv() => reload(&config_path, &mut loaded, &mut plan, &notify),
+            _ = watchdog.tick() => notify.send("WATCHDOG=1"),
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    notify.send("STOPPING=1");
+    tracing::info!("stopped");
+    Ok(Exit::Success)
+}
+
+/// Lets the work in progress finish up to the deadline; what is not sent stays pending.
+async fn stop(
+    work: std::pin::Pin<&mut impl std::future::Future<Output = anyhow::Result<()>>>,
+    notify: &Notifier,
+) -> anyhow::Result<Exit> {
+    notify.send("STOPPING=1");
+    tracing::info!("stopping: letting the digests being sent finish");
+    if tokio::time::timeout(STOP_DEADLINE, work).await.is_err() {
+        tracing::warn!("stopped before every digest was sent; the rest stay pending in the outbox");
+    }
+    Ok(Exit::Success)
+}
+
+fn reload(path: &Path, loaded: &mut Loaded, plan: &mut Plan, notify: &Notifier) {
+    notify.send("RELOADING=1");
+    match Config::load(path)
+        .map_err(anyhow::Error::from)
+        .and_then(Loaded::new)
+    {
+        Ok(new) => {
+            if new.config.state_path != loaded.config.state_path {
+                tracing::warn!("state.path changed: it takes effect on restart");
+            }
+            // New subscribers wait for their schedule; nobody is caught up twice.
+            *plan = Plan::new(&new.config, Utc::now(), false);
+            *loaded = new;
+            tracing::info!(
+                subscribers = loaded.config.subscribers.len(),
+                "config reloaded"
+            );
+        }
+        Err(e) => tracing::error!("config not reloaded, keeping the previous one: {e:#}"),
+    }
+    notify.send("READY=1");
+}
+
+async fn run_job(
+    job: &Job,
+    slot: DateTime<Utc>,
+    loaded: &Loaded,
+    store: &mut Store,
+    http: &reqwest::Client,
+    last_fetch: &mut Option<DateTime<Utc>>,
+) -> anyhow::Result<()> {
+    let config = &loaded.config;
+    let sources = source::from_config(&config.sources);
+    match job {
+        Job::Fetch => {
+            source::fetch_into(store, &sources, http, Utc::now()).await?;
+            *last_fetch = Some(Utc::now());
+        }
+        Job::Digest { schedule, timezone } => {
+            // Papers are refreshed first when a fetch was due since the last one.
+            let stale = last_fetch.is_none_or(|at| {
+                next_fire(&config.schedule.fetch, config.schedule.timezone, at)
+                    .is_some_and(|due| due <= Utc::now())
+            });
+            if stale {
+                source::fetch_into(store, &sources, http, Utc::now()).await?;
+                *last_fetch = Some(Utc::now());
+            }
+            let group: Vec<_> = config
+                .subscribers
+                .iter()
+                .filter(|s| s.schedule.text == *schedule && s.timezone == *timezone)
+                .collect();
+            let composed =
+                digest::compose_all(store, config, &loaded.renderer, &group, slot, Utc::now())?;
+            let queued = composed
+                .iter()
+                .filter(|(_, o)| matches!(o, Ok(Outcome::Queued { .. })))
+                .count();
+            tracing::info!(slot = %slot, subscribers = group.len(), queued, "digests composed");
+            let report = deliver::deliver_pending(
+                store,
+                &loaded.mailer,
+                &config.delivery,
+                &config.mail.from.email,
+                None,
+            )
+            .await?;
+            tracing::info!(
+                sent = report.sent,
+                pending = report.pending,
+                failed = report.failed,
+                "delivery done"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn status_line(plan: &Plan, store: &Store) -> String {
+    let next = plan
+        .next
+        .iter()
+        .filter(|(job, _)| matches!(job, Job::Digest { .. }))
+        .map(|(_, at)| *at)
+        .min();
+    let pending = store.pending(None).map(|p| p.len()).unwrap_or(0);
+    match next {
+        Some(at) => format!(
+            "next digest {}; {pending} pending",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        None => format!("no digest scheduled; {pending} pending"),
+    }
+}
+
+/// One `run` per state database: an advisory lock on `<state>.lock`, holding the pid.
+struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    fn acquire(state_path: &Path) -> anyhow::Result<StateLock> {
+        let mut path = state_path.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)?;
+                file.rewind()?;
+                write!(file, "{}", std::process::id())?;
+                file.flush()?;
+                Ok(StateLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                Err(UsageError(format!(
+                    "another `paperboy run` (pid {}) is already using the state database {}",
+                    pid.trim(),
+                    state_path.display()
+                ))
+                .into())
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(anyhow::Error::from(e).context(format!("cannot lock {}", path.display())))
+            }
+        }
+    }
+}
+
+/// systemd's notification protocol (sd_notify): a datagram to `$NOTIFY_SOCKET`. Without
+/// systemd, every call does nothing.
+struct Notifier {
+    target: Option<(
+        std::os::unix::net::UnixDatagram,
+        std::os::unix::net::SocketAddr,
+    )>,
+}
+
+impl Notifier {
+    fn from_env() -> Notifier {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let target = std::env::var_os("NOTIFY_SOCKET").and_then(|socket| {
+            let bytes = socket.as_encoded_bytes();
+            let addr = match bytes.strip_prefix(b"@") {
+                // A leading @ names a socket in the abstract namespace.
+                Some(name) => SocketAddr::from_abstract_name(name).ok()?,
+                None => SocketAddr::from_pathname(Path::new(&socket)).ok()?,
+            };
+            Some((UnixDatagram::unbound().ok()?, addr))
+        });
+        Notifier { target }
+    }
+
+    fn send(&self, message: &str) {
+        if let Some((socket, addr)) = &self.target
+            && let Err(e) = socket.send_to_addr(message.as_bytes(), addr)
+        {
+            tracing::debug!("sd_notify {message:?}: {e}");
+        }
+    }
+
+    /// Half of `WatchdogSec=`, when systemd asks for pings.
+    fn watchdog_interval(&self) -> Option<StdDuration> {
+        self.target.as_ref()?;
+        if let Some(pid) = std::env::var("WATCHDOG_PID")
+            .ok()
+            .and_then(|p| p.parse::<u32>().ok())
+            && pid != std::process::id()
+        {
+            return None;
+        }
+        let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+        Some(StdDuration::from_micros(usec / 2))
+    }
+}
