@@ -385,3 +385,84 @@ impl Notifier {
         Some(StdDuration::from_micros(usec / 2))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn config(subscribers: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("paperboy.toml");
+        let text = format!(
+            "[mail]\nfrom = \"p@example.org\"\n[schedule]\nfetch = \"0 0 * * * *\"\ndigest = \"0 0 7 * * *\"\n{subscribers}"
+        );
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(&path, std::iter::empty()).unwrap()
+    }
+
+    fn digest_times(plan: &Plan) -> Vec<DateTime<Utc>> {
+        let mut times: Vec<_> = plan
+            .next
+            .iter()
+            .filter(|(job, _)| **job != Job::Fetch)
+            .map(|(_, at)| *at)
+            .collect();
+        times.sort();
+        times
+    }
+
+    #[test]
+    fn subscribers_sharing_a_schedule_and_zone_share_one_job() {
+        let config = config(
+            "[[subscribers]]\nemail = \"a@example.org\"\n[[subscribers]]\nemail = \"b@example.org\"\n\
+             [[subscribers]]\nemail = \"c@example.org\"\ntimezone = \"Europe/Berlin\"\n",
+        );
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 3, 0, 0).unwrap();
+        let plan = Plan::new(&config, now, false);
+        assert_eq!(
+            digest_times(&plan),
+            [
+                Utc.with_ymd_and_hms(2026, 6, 1, 5, 0, 0).unwrap(), // 07:00 CEST
+                Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap(), // 07:00 UTC
+            ]
+        );
+    }
+
+    #[test]
+    fn a_digest_missed_by_less_than_twelve_hours_is_caught_up_at_start() {
+        let config = config("[[subscribers]]\nemail = \"a@example.org\"\n");
+        let three_hours_late = Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap();
+        assert_eq!(
+            digest_times(&Plan::new(&config, three_hours_late, true)),
+            [Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap()],
+            "fires at once, for the missed slot"
+        );
+        // Not on reload, and not when the miss is older than 12 hours.
+        assert_eq!(
+            digest_times(&Plan::new(&config, three_hours_late, false)),
+            [Utc.with_ymd_and_hms(2026, 6, 2, 7, 0, 0).unwrap()]
+        );
+        let thirteen_hours_late = Utc.with_ymd_and_hms(2026, 6, 1, 20, 0, 0).unwrap();
+        assert_eq!(
+            digest_times(&Plan::new(&config, thirteen_hours_late, true)),
+            [Utc.with_ymd_and_hms(2026, 6, 2, 7, 0, 0).unwrap()]
+        );
+    }
+
+    #[test]
+    fn the_state_lock_admits_one_holder_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state/paperboy.db");
+        let held = StateLock::acquire(&state).unwrap();
+        let err = StateLock::acquire(&state).err().unwrap();
+        assert!(err.is::<UsageError>());
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        StateLock::acquire(&state).unwrap();
+    }
+}

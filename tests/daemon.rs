@@ -1,0 +1,176 @@
+//! `paperboy run` as a sysadmin runs it: a seconds-level schedule, reload by SIGHUP (a new
+//! subscriber, a broken config, a good one again), a second instance refused, and SIGTERM.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const SCHEDULE: &str = r#"
+[schedule]
+fetch = "0 */30 * * * *"
+digest = "*/2 * * * * *"
+"#;
+
+fn subscriber(email: &str, topics: &str) -> String {
+    format!("\n[[subscribers]]\nemail = \"{email}\"\ntopics = {topics}\n")
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits until `address` has received a mail, up to 15 seconds.
+async fn wait_for_mail(env: &TestEnv, address: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        if !mails_to(&env.mails(), address).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{address} got no digest within 15 s");
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_serves_everyone_reloads_on_sighup_and_stops_on_sigterm() {
+    let alice = subscriber("alice@example.org", r#"["title:agents"]"#);
+    let bob = subscriber("bob@example.org", "[]");
+    let env = TestEnv::new(&format!("{SCHEDULE}{alice}{bob}")).await;
+    let good = std::fs::read_to_string(&env.config).unwrap();
+    let log = std::fs::File::create(env.dir.path().join("run.log")).unwrap();
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = daemon.id().unwrap();
+
+    wait_for_mail(&env, "alice@example.org").await;
+    wait_for_mail(&env, "bob@example.org").await;
+
+    // A second instance on the same state is refused, naming the running one.
+    let second = env.run(&["run"]).await;
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        stderr(&second).contains(&format!("pid {pid}")),
+        "{}",
+        stderr(&second)
+    );
+
+    // A subscriber added to the file gets a digest after SIGHUP.
+    let carol = subscriber("carol@example.org", r#"["title:distillation"]"#);
+    write(&env.config, &format!("{good}{carol}"));
+    signal(pid, "HUP");
+    wait_for_mail(&env, "carol@example.org").await;
+
+    // A broken config is refused and the daemon keeps running on the previous one.
+    write(
+        &env.config,
+        &format!("{good}{carol}\n[[subscribers]]\nemail = \"broken\"\n"),
+    );
+    signal(pid, "HUP");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon must survive a bad reload"
+    );
+
+    // A good config after the broken one still applies.
+    let dave = subscriber("dave@example.org", r#"["title:robust"]"#);
+    write(&env.config, &format!("{good}{carol}{dave}"));
+    signal(pid, "HUP");
+    wait_for_mail(&env, "dave@example.org").await;
+    // Several more digest fires with nothing new.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    signal(pid, "TERM");
+    let stopped = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
+        .await
+        .expect("exits within 10 s of SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(stopped.elapsed() < Duration::from_secs(10));
+
+    let mails = env.mails();
+    for address in [
+        "alice@example.org",
+        "bob@example.org",
+        "carol@example.org",
+        "dave@example.org",
+    ] {
+        assert_eq!(
+            mails_to(&mails, address).len(),
+            1,
+            "{address}: one digest, never a second"
+        );
+    }
+    let log = std::fs::read_to_string(env.dir.path().join("run.log")).unwrap();
+    assert!(log.contains("config not reloaded"), "{log}");
+    assert!(log.contains("subscribers[4].email \"broken\""), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_unit_file_passes_systemd_analyze_verify() {
+    let Ok(found) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        panic!("systemd-analyze is not installed: .ci/run installs systemd");
+    };
+    assert!(found.status.success());
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/paperboy.service"
+    ))
+    .unwrap();
+    for directive in [
+        "Type=notify",
+        "ExecReload=",
+        "StateDirectory=",
+        "ConfigurationDirectory=",
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "LoadCredential=",
+        "Restart=on-failure",
+        "WatchdogSec=",
+    ] {
+        assert!(unit.contains(directive), "{directive} missing");
+    }
+    // verify needs ExecStart's binary to exist: point it at the one under test.
+    let dir = tempfile::tempdir().unwrap();
+    let unit = unit.replace("/usr/local/bin/paperboy", env!("CARGO_BIN_EXE_paperboy"));
+    let path = dir.path().join("paperboy.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let messages = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{messages}");
+    assert!(
+        !messages.contains("paperboy.service:"),
+        "warnings about the unit: {messages}"
+    );
+}
