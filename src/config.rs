@@ -453,7 +453,8 @@ fn validate(
             None => digest.clone(),
         };
         let max_papers = sub.max_papers.unwrap_or(raw.digest.max_papers);
-        if max_papers == 0 {
+        // A zero inherited from [digest] is reported there, once.
+        if sub.max_papers == Some(0) {
             report(&key("max_papers"), "0", "must be at least 1".into());
         }
         if let (Some(email), Some(timezone), Some(schedule)) = (email, sub_timezone, schedule) {

@@ -66,6 +66,9 @@ pub enum Outcome {
     AlreadyComposed,
 }
 
+/// Each subscriber with what their digest came to.
+pub type Composed<'s> = Vec<(&'s Subscriber, Result<Outcome, DigestError>)>;
+
 /// Composes this period's digest for each of `subscribers`. A failure affects only its own
 /// subscriber.
 pub fn compose_all<'s>(
@@ -75,7 +78,7 @@ pub fn compose_all<'s>(
     subscribers: &[&'s Subscriber],
     slot: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Vec<(&'s Subscriber, Result<Outcome, DigestError>)>, StoreError> {
+) -> Result<Composed<'s>, StoreError> {
     let up_to = store.latest_seq()?;
     let first_lower = store.seq_before(now - FIRST_WINDOW)?;
     let mut lower_bounds = Vec::with_capacity(subscribers.len());
@@ -100,6 +103,8 @@ pub fn compose_all<'s>(
             candidates: &candidates,
             first_lower,
             up_to,
+            slot,
+            now,
         };
         let matched = |paper: usize| -> Option<Vec<usize>> {
             let ids = &topic_ids[i];
@@ -111,9 +116,7 @@ pub fn compose_all<'s>(
                 .collect();
             (!hits.is_empty()).then_some(hits)
         };
-        let outcome = compose_one(
-            store, config, renderer, subscriber, &window, matched, slot, now,
-        );
+        let outcome = compose_one(store, config, renderer, subscriber, &window, matched);
         if let Err(e) = &outcome {
             tracing::error!(subscriber = %subscriber.email, "cannot compose the digest: {e}");
         }
@@ -122,15 +125,18 @@ pub fn compose_all<'s>(
     Ok(outcomes)
 }
 
-/// The papers loaded for this run and the bounds they were loaded with.
+/// The run's period and the papers loaded for it, with the bounds they were loaded with.
 struct Window<'a> {
     /// Oldest first.
     candidates: &'a [StoredPaper],
     first_lower: i64,
     up_to: i64,
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `matched(i)` gives the indexes of the subscriber's topics that candidate `i` matched, or
+/// `None` when it matched none of them.
 fn compose_one(
     store: &mut Store,
     config: &Config,
@@ -138,9 +144,8 @@ fn compose_one(
     subscriber: &Subscriber,
     window: &Window<'_>,
     matched: impl Fn(usize) -> Option<Vec<usize>>,
-    slot: DateTime<Utc>,
-    now: DateTime<Utc>,
 ) -> Result<Outcome, DigestError> {
+    let (slot, now) = (window.slot, window.now);
     let key = subscriber_key(subscriber);
     let recorded = store.record_digest(&key, slot, |guard| {
         // Read again inside the transaction: another process may have composed meanwhile.

@@ -1,0 +1,72 @@
+//! Turning text into search tokens.
+//!
+//! Papers and queries go through exactly these functions, so a query word always meets paper
+//! text in the same shape: `GPT-4` in a query and `GPT-4` in an abstract both become the tokens
+//! `gpt`, `4`.
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// Calls `f` with each token of `text`: a maximal run of alphanumeric characters, lowercased.
+///
+/// One buffer is reused for every token so that indexing a batch of papers does not allocate
+/// per word.
+pub(crate) fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
+    let mut token = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            if c.is_ascii() {
+                token.push(c.to_ascii_lowercase());
+            } else {
+                token.extend(c.to_lowercase());
+            }
+        } else if !token.is_empty() {
+            f(&token);
+            token.clear();
+        }
+    }
+    if !token.is_empty() {
+        f(&token);
+    }
+}
+
+/// The tokens of `text`, in order.
+pub(crate) fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for_each_token(text, |t| out.push(t.to_owned()));
+    out
+}
+
+/// The English (Porter 2) stemmer used for titles and abstracts. Creating one is cheap: it only
+/// selects a function.
+pub(crate) fn stemmer() -> Stemmer {
+    Stemmer::create(Algorithm::English)
+}
+
+/// The stem of one token produced by [`for_each_token`].
+pub(crate) fn stem(stemmer: &Stemmer, token: &str) -> String {
+    stemmer.stem(token).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_on_anything_that_is_not_a_letter_or_digit_and_lowercases() {
+        assert_eq!(
+            tokens("Text-to-Image GPT-4: a (new) Modèle, e.g. ÉCOLE_42"),
+            [
+                "text", "to", "image", "gpt", "4", "a", "new", "modèle", "e", "g", "école", "42"
+            ]
+        );
+        assert!(tokens(" -- ** ").is_empty());
+    }
+
+    #[test]
+    fn stems_plurals_to_the_singular_stem() {
+        let s = stemmer();
+        assert_eq!(stem(&s, "models"), stem(&s, "model"));
+        assert_eq!(stem(&s, "diffusions"), stem(&s, "diffusion"));
+        assert_ne!(stem(&s, "model"), stem(&s, "mode"));
+    }
+}
