@@ -48,7 +48,8 @@ async fn each_subscriber_gets_exactly_their_papers_in_rank_order() {
         assert!(to.len() <= 1, "{address} got {} mails", to.len());
         to.first().map(|m| m.arxiv_ids()).unwrap_or_default()
     };
-    // "Agents", "Agent", "Multi-Agent" all stem to agent; ranked by upvotes, then newest.
+    // "Agents", "Agent", "Multi-Agent" all stem to agent; ranked by upvotes, then newest
+    // (13572 and 13174 were both published on 06-11: the arXiv id breaks the tie).
     assert_eq!(
         ids("alice@example.org"),
         [
@@ -57,6 +58,7 @@ async fn each_subscriber_gets_exactly_their_papers_in_rank_order() {
             "2606.13120",
             "2606.13594",
             "2606.13572",
+            "2606.13174",
             "2606.10423",
             "2606.07867"
         ]
