@@ -275,20 +275,11 @@ fn papers(rng: &mut Rng, words: &Vocabulary) -> Vec<Paper> {
                     .collect()
             };
             Paper {
-                arxiv_id: format!("2606.{i:05}"),
-                title,
                 summary,
                 authors,
                 categories,
-                published_at: None,
                 upvotes: rng.below(100) as u32,
-                num_comments: 0,
-                github_repo: None,
-                github_stars: None,
-                project_page: None,
-                ai_summary: None,
-                ai_keywords: Vec::new(),
-                organization: None,
+                ..Paper::new(&format!("2606.{i:05}"), &title)
             }
         })
         .collect()

@@ -133,8 +133,11 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
     );
 
     let mut plan = Plan::new(&loaded.config, Utc::now(), true);
-    // Fetch at start-up so the first digests have papers.
-    plan.next.insert(Job::Fetch, Utc::now());
+    // Fetch first thing, before any digest that is caught up, so they have papers.
+    let first = plan
+        .earliest()
+        .map_or(Utc::now(), |(_, at)| at.min(Utc::now()));
+    plan.next.insert(Job::Fetch, first);
     let mut last_fetch: Option<DateTime<Utc>> = None;
     tracing::info!(
         config = %config_path.display(),
@@ -161,14 +164,19 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
             _ = tokio::time::sleep(wait) => {
                 let work = run_job(&job, at, &loaded, &mut store, &http, &mut last_fetch);
                 let mut work = pin!(work);
-                tokio::select! {
-                    result = &mut work => {
-                        if let Err(e) = result {
-                            tracing::error!("{job:?} at {at}: {e:#}");
+                // A long delivery run must keep the watchdog fed; a reload waits for it.
+                loop {
+                    tokio::select! {
+                        result = &mut work => {
+                            if let Err(e) = result {
+                                tracing::error!("{job:?} at {at}: {e:#}");
+                            }
+                            break;
                         }
+                        _ = watchdog.tick() => notify.send("WATCHDOG=1"),
+                        _ = terminate.recv() => return stop(work, &notify).await,
+                        _ = interrupt.recv() => return stop(work, &notify).await,
                     }
-                    _ = terminate.recv() => return stop(work, &notify).await,
-                    _ = interrupt.recv() => return stop(work, &notify).await,
                 }
                 plan.advance(&job, at, &loaded.config);
             }
@@ -282,7 +290,10 @@ fn status_line(plan: &Plan, store: &Store) -> String {
         .filter(|(job, _)| matches!(job, Job::Digest { .. }))
         .map(|(_, at)| *at)
         .min();
-    let pending = store.pending(None).map(|p| p.len()).unwrap_or(0);
+    let pending = store
+        .outbox_counts()
+        .map(|(pending, _)| pending)
+        .unwrap_or(0);
     match next {
         Some(at) => format!(
             "next digest {}; {pending} pending",

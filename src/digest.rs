@@ -291,28 +291,14 @@ mod tests {
     use crate::paper::Paper;
 
     fn stored(seq: i64, id: &str, upvotes: u32, day: u32) -> StoredPaper {
+        let published = format!("2026-06-{day:02}T00:00:00Z");
         StoredPaper {
             seq,
             first_seen_at: Utc::now(),
             paper: Paper {
-                arxiv_id: id.into(),
-                title: id.into(),
-                summary: String::new(),
-                authors: vec![],
-                categories: vec![],
-                published_at: Some(
-                    DateTime::parse_from_rfc3339(&format!("2026-06-{day:02}T00:00:00Z"))
-                        .unwrap()
-                        .with_timezone(&Utc),
-                ),
                 upvotes,
-                num_comments: 0,
-                github_repo: None,
-                github_stars: None,
-                project_page: None,
-                ai_summary: None,
-                ai_keywords: vec![],
-                organization: None,
+                published_at: Some(DateTime::parse_from_rfc3339(&published).unwrap().into()),
+                ..Paper::new(id, id)
             },
         }
     }

@@ -39,6 +39,27 @@ impl Paper {
     pub fn arxiv_url(&self) -> String {
         format!("https://arxiv.org/abs/{}", self.arxiv_id)
     }
+
+    /// A paper with an id and a title and nothing else known, to build samples and tests on
+    /// with struct update syntax.
+    pub fn new(arxiv_id: &str, title: &str) -> Paper {
+        Paper {
+            arxiv_id: arxiv_id.to_string(),
+            title: title.to_string(),
+            summary: String::new(),
+            authors: Vec::new(),
+            categories: Vec::new(),
+            published_at: None,
+            upvotes: 0,
+            num_comments: 0,
+            github_repo: None,
+            github_stars: None,
+            project_page: None,
+            ai_summary: None,
+            ai_keywords: Vec::new(),
+            organization: None,
+        }
+    }
 }
 
 /// Normalises an arXiv identifier: strips an `arXiv:` prefix, an `abs/` URL and the version

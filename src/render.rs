@@ -202,20 +202,15 @@ fn truncate_words(text: &str, max: usize) -> String {
 
 fn sample_input() -> DigestInput<'static> {
     static PAPER: std::sync::LazyLock<Paper> = std::sync::LazyLock::new(|| Paper {
-        arxiv_id: "2601.00001".into(),
-        title: "A sample paper".into(),
         summary: "A sample abstract.".into(),
         authors: vec!["Ada Lovelace".into()],
-        categories: vec![],
-        published_at: None,
         upvotes: 1,
         num_comments: 1,
         github_repo: Some("https://github.com/example/sample".into()),
         github_stars: Some(1),
         project_page: Some("https://example.org".into()),
-        ai_summary: None,
-        ai_keywords: vec![],
         organization: Some("Sample Lab".into()),
+        ..Paper::new("2601.00001", "A sample paper")
     });
     static ENTRIES: std::sync::LazyLock<Vec<DigestEntry<'static>>> =
         std::sync::LazyLock::new(|| {
@@ -241,20 +236,10 @@ mod tests {
 
     fn paper(title: &str, authors: &[&str]) -> Paper {
         Paper {
-            arxiv_id: "2606.00467".into(),
-            title: title.into(),
             summary: "An abstract with <b>markup</b> & ampersands.".into(),
             authors: authors.iter().map(|a| a.to_string()).collect(),
-            categories: vec![],
-            published_at: None,
             upvotes: 7,
-            num_comments: 0,
-            github_repo: None,
-            github_stars: None,
-            project_page: None,
-            ai_summary: None,
-            ai_keywords: vec![],
-            organization: None,
+            ..Paper::new("2606.00467", title)
         }
     }
 

@@ -30,8 +30,6 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("state database holds a corrupt value: {0}")]
-    Corrupt(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -73,6 +71,9 @@ CREATE TABLE digests (
     last_error      TEXT,
     last_attempt_at TEXT,
     sent_at         TEXT,
+    -- A sender claims a pending digest until this time, so that a daemon and a one-shot
+    -- command never send the same digest at once; a crashed sender's claim runs out.
+    claimed_until   TEXT,
     message_id      TEXT,
     message         BLOB,
     UNIQUE (subscriber, slot)
@@ -238,7 +239,7 @@ impl Store {
         papers: &[Paper],
         now: DateTime<Utc>,
     ) -> Result<UpsertReport> {
-        let now = now.to_rfc3339();
+        let now = time_key(now);
         self.write(|conn| {
             let mut report = UpsertReport::default();
             let mut exists = conn.prepare_cached("SELECT 1 FROM papers WHERE arxiv_id = ?1")?;
@@ -281,7 +282,7 @@ impl Store {
                         p.summary,
                         json(&p.authors),
                         categories,
-                        p.published_at.map(|t| t.to_rfc3339()),
+                        p.published_at.map(time_key),
                         p.upvotes,
                         p.num_comments,
                         p.github_repo,
@@ -315,27 +316,29 @@ impl Store {
                     ai_summary, ai_keywords, organization
              FROM papers WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
         )?;
-        let rows = stmt.query_map([after_seq, up_to_seq], |r| {
-            Ok(RawPaperRow {
+        let papers = stmt.query_map([after_seq, up_to_seq], |r| {
+            Ok(StoredPaper {
                 seq: r.get(0)?,
                 first_seen_at: r.get(1)?,
-                arxiv_id: r.get(2)?,
-                title: r.get(3)?,
-                summary: r.get(4)?,
-                authors: r.get(5)?,
-                categories: r.get(6)?,
-                published_at: r.get(7)?,
-                upvotes: r.get(8)?,
-                num_comments: r.get(9)?,
-                github_repo: r.get(10)?,
-                github_stars: r.get(11)?,
-                project_page: r.get(12)?,
-                ai_summary: r.get(13)?,
-                ai_keywords: r.get(14)?,
-                organization: r.get(15)?,
+                paper: Paper {
+                    arxiv_id: r.get(2)?,
+                    title: r.get(3)?,
+                    summary: r.get(4)?,
+                    authors: list(r, 5)?,
+                    categories: list(r, 6)?,
+                    published_at: r.get(7)?,
+                    upvotes: r.get(8)?,
+                    num_comments: r.get(9)?,
+                    github_repo: r.get(10)?,
+                    github_stars: r.get(11)?,
+                    project_page: r.get(12)?,
+                    ai_summary: r.get(13)?,
+                    ai_keywords: list(r, 14)?,
+                    organization: r.get(15)?,
+                },
             })
         })?;
-        rows.map(|row| row?.into_stored()).collect()
+        Ok(papers.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The smallest `seq` among papers first seen at or after `since`, minus one: the
@@ -343,7 +346,7 @@ impl Store {
     pub fn seq_before(&self, since: DateTime<Utc>) -> Result<i64> {
         let first: Option<i64> = self.conn.query_row(
             "SELECT min(seq) FROM papers WHERE first_seen_at >= ?1",
-            [since.to_rfc3339()],
+            [time_key(since)],
             |r| r.get(0),
         )?;
         match first {
@@ -381,7 +384,7 @@ impl Store {
             let sql = |e: rusqlite::Error| E::from(StoreError::Sql(e));
             let exists = conn
                 .prepare_cached("SELECT 1 FROM digests WHERE subscriber = ?1 AND slot = ?2")
-                .and_then(|mut s| s.exists(params![subscriber, slot_key(slot)]))
+                .and_then(|mut s| s.exists(params![subscriber, time_key(slot)]))
                 .map_err(sql)?;
             if exists {
                 return Ok(None);
@@ -398,30 +401,48 @@ impl Store {
             "SELECT id, subscriber, slot, attempts, message FROM digests
              WHERE status = 'pending' ORDER BY id",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, Vec<u8>>(4)?,
-            ))
+        let items = stmt.query_map([], |r| {
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                subscriber: r.get(1)?,
+                slot: r.get(2)?,
+                attempts: r.get(3)?,
+                message: r.get(4)?,
+            })
         })?;
-        let mut items = Vec::new();
-        for row in rows {
-            let (id, subscriber, slot, attempts, message) = row?;
-            if subscribers.is_some_and(|only| !only.contains(&subscriber)) {
-                continue;
+        let mut pending = Vec::new();
+        for item in items {
+            let item = item?;
+            if subscribers.is_none_or(|only| only.contains(&item.subscriber)) {
+                pending.push(item);
             }
-            items.push(OutboxItem {
-                id,
-                subscriber,
-                slot: parse_time(&slot)?,
-                attempts,
-                message,
-            });
         }
-        Ok(items)
+        Ok(pending)
+    }
+
+    /// Claims a pending digest for sending until `until`. False when it is no longer pending
+    /// or another sender holds an unexpired claim.
+    pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool> {
+        self.write(|conn| {
+            let changed = conn.execute(
+                "UPDATE digests SET claimed_until = ?3
+                 WHERE id = ?1 AND status = 'pending'
+                   AND (claimed_until IS NULL OR claimed_until < ?2)",
+                params![id, time_key(now), time_key(until)],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// How many digests wait in the outbox, and how many failed for good.
+    pub fn outbox_counts(&self) -> Result<(usize, usize)> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FILTER (WHERE status = 'pending'),
+                    count(*) FILTER (WHERE status = 'failed')
+             FROM digests",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
     }
 
     /// Marks a digest delivered; its papers count as sent to its subscriber from now on.
@@ -429,9 +450,9 @@ impl Store {
         self.write(|conn| {
             conn.execute(
                 "UPDATE digests SET status = 'sent', sent_at = ?2, attempts = attempts + 1,
-                    last_attempt_at = ?2, last_error = NULL
+                    last_attempt_at = ?2, last_error = NULL, claimed_until = NULL
                  WHERE id = ?1 AND status = 'pending'",
-                params![id, now.to_rfc3339()],
+                params![id, time_key(now)],
             )?;
             Ok(())
         })
@@ -449,9 +470,9 @@ impl Store {
         self.write(|conn| {
             conn.execute(
                 "UPDATE digests SET status = ?2, attempts = attempts + 1, last_error = ?3,
-                    last_attempt_at = ?4
+                    last_attempt_at = ?4, claimed_until = NULL
                  WHERE id = ?1 AND status = 'pending'",
-                params![id, status, error, now.to_rfc3339()],
+                params![id, status, error, time_key(now)],
             )?;
             Ok(())
         })
@@ -467,36 +488,20 @@ impl Store {
                 OR d.id = (SELECT max(id) FROM digests l WHERE l.subscriber = d.subscriber)
              ORDER BY d.subscriber, d.id DESC",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, u32>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, u32>(8)?,
-            ))
+        let records = stmt.query_map([], |r| {
+            Ok(DigestRecord {
+                id: r.get(0)?,
+                subscriber: r.get(1)?,
+                slot: r.get(2)?,
+                status: r.get(3)?,
+                reason: r.get(4)?,
+                attempts: r.get(5)?,
+                last_error: r.get(6)?,
+                sent_at: r.get(7)?,
+                papers: r.get(8)?,
+            })
         })?;
-        let mut records = Vec::new();
-        for row in rows {
-            let (id, subscriber, slot, status, reason, attempts, last_error, sent_at, papers) =
-                row?;
-            records.push(DigestRecord {
-                id,
-                subscriber,
-                slot: parse_time(&slot)?,
-                status,
-                reason,
-                papers,
-                attempts,
-                last_error,
-                sent_at: sent_at.as_deref().map(parse_time).transpose()?,
-            });
-        }
-        Ok(records)
+        Ok(records.collect::<rusqlite::Result<_>>()?)
     }
 }
 
@@ -522,9 +527,9 @@ fn insert_digest(
     )?
     .execute(params![
         subscriber,
-        slot_key(slot),
+        time_key(slot),
         digest.window_end_seq,
-        digest.composed_at.to_rfc3339(),
+        time_key(digest.composed_at),
         status,
         reason,
         message_id,
@@ -567,67 +572,22 @@ impl DigestGuard<'_> {
     }
 }
 
-/// Slots are compared as text: a fixed-width UTC form with milliseconds keeps that exact.
-fn slot_key(slot: DateTime<Utc>) -> String {
-    slot.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn parse_time(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("time {text:?}: {e}")))
+/// Every time is stored in one fixed-width UTC form with milliseconds, so that comparing
+/// them as text (slots, claims, first-seen windows) is comparing them as times.
+fn time_key(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
 
 fn json(values: &[String]) -> String {
     serde_json::to_string(values).expect("a list of strings always serialises")
 }
 
-fn parse_list(text: &str) -> Result<Vec<String>> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list {text:?}: {e}")))
-}
-
-struct RawPaperRow {
-    seq: i64,
-    first_seen_at: String,
-    arxiv_id: String,
-    title: String,
-    summary: String,
-    authors: String,
-    categories: String,
-    published_at: Option<String>,
-    upvotes: u32,
-    num_comments: u32,
-    github_repo: Option<String>,
-    github_stars: Option<u32>,
-    project_page: Option<String>,
-    ai_summary: Option<String>,
-    ai_keywords: String,
-    organization: Option<String>,
-}
-
-impl RawPaperRow {
-    fn into_stored(self) -> Result<StoredPaper> {
-        Ok(StoredPaper {
-            seq: self.seq,
-            first_seen_at: parse_time(&self.first_seen_at)?,
-            paper: Paper {
-                arxiv_id: self.arxiv_id,
-                title: self.title,
-                summary: self.summary,
-                authors: parse_list(&self.authors)?,
-                categories: parse_list(&self.categories)?,
-                published_at: self.published_at.as_deref().map(parse_time).transpose()?,
-                upvotes: self.upvotes,
-                num_comments: self.num_comments,
-                github_repo: self.github_repo,
-                github_stars: self.github_stars,
-                project_page: self.project_page,
-                ai_summary: self.ai_summary,
-                ai_keywords: parse_list(&self.ai_keywords)?,
-                organization: self.organization,
-            },
-        })
-    }
+/// A JSON list of strings stored in one column.
+fn list(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = row.get(column)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -654,20 +614,9 @@ mod tests {
 
     fn paper(id: &str, upvotes: u32) -> Paper {
         Paper {
-            arxiv_id: id.into(),
-            title: format!("Paper {id}"),
-            summary: "An abstract.".into(),
-            authors: vec!["Ada Lovelace".into()],
-            categories: vec![],
-            published_at: None,
             upvotes,
-            num_comments: 0,
-            github_repo: None,
-            github_stars: None,
-            project_page: None,
-            ai_summary: None,
-            ai_keywords: vec![],
-            organization: None,
+            authors: vec!["Ada Lovelace".into()],
+            ..Paper::new(id, &format!("Paper {id}"))
         }
     }
 
@@ -732,6 +681,19 @@ mod tests {
         };
         let (id, ()) = record(&mut store).unwrap();
         assert!(record(&mut store).is_none(), "the same slot twice");
+        let later = now + chrono::Duration::minutes(10);
+        assert!(store.claim(id, now, later).unwrap());
+        assert!(
+            !store.claim(id, now, later).unwrap(),
+            "claimed by another sender"
+        );
+        assert!(
+            store
+                .claim(id, later + chrono::Duration::seconds(1), later)
+                .unwrap(),
+            "the claim ran out"
+        );
+        assert_eq!(store.outbox_counts().unwrap(), (1, 0));
         assert_eq!(store.window_end("a@example.org").unwrap(), Some(1));
         assert_eq!(store.pending(None).unwrap().len(), 1);
         assert!(

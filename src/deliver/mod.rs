@@ -16,6 +16,10 @@ use crate::store::{OutboxItem, Store, StoreError};
 pub use file::FileTransport;
 pub use smtp::SmtpTransport;
 
+/// How long a sender holds a digest it is sending; longer than one attempt can take, so a
+/// claim only runs out when its holder died.
+const CLAIM: chrono::Duration = chrono::Duration::minutes(15);
+
 /// Why one message was not delivered.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
@@ -89,7 +93,15 @@ pub async fn deliver_pending(
             delay = delay.saturating_mul(2).min(Duration::from_secs(300));
         }
         let mut retry = Vec::new();
-        let mut results = futures_util::stream::iter(queue)
+        let mut claimed = Vec::with_capacity(queue.len());
+        for item in queue {
+            let now = Utc::now();
+            // Another process (a daemon beside a send-now) may be sending it right now.
+            if store.claim(item.id, now, now + CLAIM)? {
+                claimed.push(item);
+            }
+        }
+        let mut results = futures_util::stream::iter(claimed)
             .map(|item| async move {
                 let result = match envelope(from, &item.subscriber) {
                     Ok(envelope) => mailer.send(&envelope, &item).await,

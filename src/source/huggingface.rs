@@ -4,7 +4,7 @@
 //! plus the latest list that has papers (the same path without `date`), so that a Monday
 //! morning or a holiday still has papers for a first digest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
@@ -77,6 +77,7 @@ impl HuggingFace {
         date: Option<NaiveDate>,
     ) -> Result<Vec<Paper>, SourceError> {
         let mut papers = Vec::new();
+        let mut seen = HashSet::new();
         for page in 0..MAX_PAGES {
             let mut url = format!(
                 "{}/api/daily_papers?limit={PAGE_SIZE}&p={page}",
@@ -87,8 +88,15 @@ impl HuggingFace {
             }
             let items = self.get_page(http, &url).await?;
             let count = items.len();
-            papers.extend(items.into_iter().filter_map(|item| parse_item(item, &url)));
-            if count < PAGE_SIZE {
+            let before = papers.len();
+            for paper in items.into_iter().filter_map(|item| parse_item(item, &url)) {
+                if seen.insert(paper.arxiv_id.clone()) {
+                    papers.push(paper);
+                }
+            }
+            // A short page ends the list; so does a page with nothing new, from a server that
+            // ignores `p` and returns the same page every time.
+            if count < PAGE_SIZE || papers.len() == before {
                 break;
             }
         }

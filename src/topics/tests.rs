@@ -6,20 +6,10 @@ use crate::paper::Paper;
 
 pub(crate) fn paper(title: &str, summary: &str, authors: &[&str], categories: &[&str]) -> Paper {
     Paper {
-        arxiv_id: "2606.00001".into(),
-        title: title.into(),
         summary: summary.into(),
         authors: authors.iter().map(|a| a.to_string()).collect(),
         categories: categories.iter().map(|c| c.to_string()).collect(),
-        published_at: None,
-        upvotes: 0,
-        num_comments: 0,
-        github_repo: None,
-        github_stars: None,
-        project_page: None,
-        ai_summary: None,
-        ai_keywords: Vec::new(),
-        organization: None,
+        ..Paper::new("2606.00001", title)
     }
 }
 
