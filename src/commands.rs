@@ -76,7 +76,7 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
                 writeln!(
                     out,
                     "{email}: {verb} {} — {:?}",
-                    papers(titles.len()),
+                    count(titles.len(), "paper"),
                     rendered.subject
                 )?;
                 if dry_run {
@@ -156,7 +156,11 @@ async fn preview(config: &Config, email: &str, out: Option<&Path>) -> anyhow::Re
     else {
         bail!("no digest was composed for {email}");
     };
-    eprintln!("{email}: {} — {:?}", papers(titles.len()), rendered.subject);
+    eprintln!(
+        "{email}: {} — {:?}",
+        count(titles.len(), "paper"),
+        rendered.subject
+    );
     match out {
         Some(path) => std::fs::write(path, &rendered.html)
             .with_context(|| format!("cannot write {}", path.display()))?,
@@ -171,9 +175,10 @@ async fn check(config: &Config, smtp: bool) -> anyhow::Result<Exit> {
     renderer(config)?;
     let topics: usize = config.subscribers.iter().map(|s| s.topics.len()).sum();
     println!(
-        "{}: OK ({} subscribers, {topics} topics, templates compiled)",
+        "{}: OK ({}, {}, templates compiled)",
         config.path.display(),
-        config.subscribers.len()
+        count(config.subscribers.len(), "subscriber"),
+        count(topics, "topic")
     );
     if smtp {
         match &config.delivery.transport {
@@ -332,10 +337,11 @@ async fn fetch_sources(
     Ok(summary)
 }
 
-fn papers(n: usize) -> String {
+/// "1 paper", "3 papers".
+fn count(n: usize, noun: &str) -> String {
     if n == 1 {
-        "1 paper".into()
+        format!("1 {noun}")
     } else {
-        format!("{n} papers")
+        format!("{n} {noun}s")
     }
 }

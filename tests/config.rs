@@ -173,7 +173,7 @@ async fn check_accepts_a_valid_config_and_exits_2_listing_every_problem() {
     let out = paperboy(&good, &["check"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("OK (1 subscribers, 1 topics"),
+        stdout(&out).contains("OK (1 subscriber, 1 topic,"),
         "{}",
         stdout(&out)
     );
