@@ -3,7 +3,8 @@
 //! # The language
 //!
 //! - **Words** match a title or abstract word, after English stemming: `model` matches
-//!   "Models", `diffusion` matches "diffusions". Matching is case-insensitive throughout.
+//!   "Models", `diffusion` matches "diffusions", and `LLM` matches "LLMs" (acronym plurals,
+//!   which the stemmer keeps, lose their s). Matching is case-insensitive throughout.
 //! - **Phrases** in double quotes match consecutive words within one field, also stemmed:
 //!   `"large language model"` matches "Large Language Models" but never the last word of a
 //!   title followed by the first words of the abstract.

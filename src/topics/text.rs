@@ -44,7 +44,18 @@ pub(crate) fn stemmer() -> Stemmer {
 
 /// The stem of one token produced by [`for_each_token`].
 pub(crate) fn stem(stemmer: &Stemmer, token: &str) -> String {
-    stemmer.stem(token).into_owned()
+    let stemmed = stemmer.stem(token);
+    // Porter 2 keeps the s of an acronym's plural ("llms": no vowel before the s), and
+    // research text is full of them: LLMs, VLMs, CNNs. Without this, `LLM` misses "LLMs".
+    match stemmed.strip_suffix('s') {
+        Some(base)
+            if base.len() >= 2
+                && base.bytes().all(|b| b.is_ascii_alphabetic() && !b"aeiouy".contains(&b)) =>
+        {
+            base.to_string()
+        }
+        _ => stemmed.into_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +79,16 @@ mod tests {
         assert_eq!(stem(&s, "models"), stem(&s, "model"));
         assert_eq!(stem(&s, "diffusions"), stem(&s, "diffusion"));
         assert_ne!(stem(&s, "model"), stem(&s, "mode"));
+    }
+
+    #[test]
+    fn acronym_plurals_meet_their_singular() {
+        let s = stemmer();
+        for (plural, singular) in [("llms", "llm"), ("vlms", "vlm"), ("cnns", "cnn"), ("gpts", "gpt")] {
+            assert_eq!(stem(&s, plural), stem(&s, singular), "{plural}");
+        }
+        // Words with vowels are left to the stemmer, and a lone "s" stays.
+        assert_eq!(stem(&s, "bus"), "bus");
+        assert_eq!(stem(&s, "ms"), "ms");
     }
 }
