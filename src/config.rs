@@ -222,6 +222,12 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
+        if let Err(e) = toml::from_str::<toml::Table>(&text) {
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message: syntax_message(&text, &e),
+            });
+        }
         let env: config::Map<String, String> = env
             .into_iter()
             .filter(|(key, _)| key.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
@@ -232,7 +238,8 @@ impl Config {
                 config::Environment::with_prefix(ENV_PREFIX)
                     .prefix_separator(ENV_SEPARATOR)
                     .separator(ENV_SEPARATOR)
-                    .try_parsing(true)
+                    // No `try_parsing`: it would turn a password "007" into "7". Values stay
+                    // strings and serde converts those that fill number or bool keys.
                     .source(Some(env)),
             )
             .build()
@@ -270,6 +277,23 @@ impl Config {
         self.subscribers
             .iter()
             .find(|s| s.email.to_string().eq_ignore_ascii_case(email))
+    }
+}
+
+/// Where and what the TOML syntax error is, without quoting the line: toml's own message
+/// shows the line, and that line may hold the SMTP password.
+fn syntax_message(text: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(
+                "line {line}, column {column}: {}",
+                error.message().trim_end()
+            )
+        }
+        None => error.message().trim_end().to_string(),
     }
 }
 
@@ -348,6 +372,16 @@ fn validate(
         );
     }
 
+    if let Some(dir) = &raw.mail.templates_dir {
+        let resolved = resolve(base, dir);
+        if !resolved.is_dir() {
+            report(
+                "mail.templates_dir",
+                &dir.display().to_string(),
+                format!("{} is not a folder", resolved.display()),
+            );
+        }
+    }
     let retry_delay = parse_duration(&raw.delivery.retry_delay)
         .map_err(|e| report("delivery.retry_delay", &raw.delivery.retry_delay, e))
         .ok();
@@ -456,6 +490,15 @@ fn validate(
         // A zero inherited from [digest] is reported there, once.
         if sub.max_papers == Some(0) {
             report(&key("max_papers"), "0", "must be at least 1".into());
+        }
+        if let Some(name) = &sub.name
+            && name.contains(char::is_control)
+        {
+            report(
+                &key("name"),
+                name,
+                "must not contain control characters".into(),
+            );
         }
         if let (Some(email), Some(timezone), Some(schedule)) = (email, sub_timezone, schedule) {
             subscribers.push(Subscriber {
@@ -702,7 +745,9 @@ mod raw {
         fn default() -> Self {
             RawMail {
                 from: None,
-                subject: "{{ count }} new papers for you · {{ date }}".into(),
+                subject:
+                    "{{ count }} new paper{% if count != 1 %}s{% endif %} for you · {{ date }}"
+                        .into(),
                 unsubscribe: None,
                 templates_dir: None,
             }

@@ -23,10 +23,16 @@ pub struct Headers<'a> {
 /// The bytes of a multipart/alternative message: text first, HTML last (the preferred part
 /// goes last, RFC 2046 §5.1.4).
 pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, MessageError> {
+    // lettre panics formatting a display name with a line break, and a break in any header
+    // value is an injection attempt: both become spaces here, at the header boundary.
+    let to = Mailbox::new(
+        headers.to.name.as_deref().map(single_line),
+        headers.to.email.clone(),
+    );
     let mut builder = lettre::Message::builder()
         .from(headers.from.clone())
-        .to(headers.to.clone())
-        .subject(&rendered.subject)
+        .to(to)
+        .subject(single_line(&rendered.subject))
         .date(headers.date)
         .message_id(Some(headers.message_id.to_string()));
     if let Some(target) = headers.unsubscribe {
@@ -49,6 +55,13 @@ pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, Mess
             ),
     )?;
     Ok(message.formatted())
+}
+
+/// `text` with every control character (CR and LF among them) turned into a space.
+fn single_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// A Message-ID that is the same for every attempt at one digest and unique across digests:
@@ -102,5 +115,38 @@ mod tests {
         assert!(plain < html, "text part first");
         assert!(id.starts_with("<digest.1700000000000.") && id.ends_with("@example.org>"));
         assert_ne!(id, message_id("bob@example.org", 1_700_000_000_000, &from));
+    }
+
+    #[test]
+    fn line_breaks_in_header_values_cannot_add_headers() {
+        let from: Mailbox = "Paperboy <papers@example.org>".parse().unwrap();
+        let to = Mailbox::new(
+            Some("Eve\r\nBcc: victim@example.org".into()),
+            "eve@example.org".parse().unwrap(),
+        );
+        let rendered = Rendered {
+            subject: "Hello\r\nBcc: victim@example.org".into(),
+            html: String::new(),
+            text: String::new(),
+        };
+        let bytes = build(
+            &Headers {
+                from: &from,
+                to,
+                message_id: "<x@example.org>",
+                date: SystemTime::now(),
+                unsubscribe: None,
+            },
+            &rendered,
+        )
+        .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let head = &text[..text.find("\r\n\r\n").unwrap()];
+        assert!(
+            !head
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{head}"
+        );
     }
 }

@@ -297,6 +297,26 @@ mod tests {
     }
 
     #[test]
+    fn the_subject_is_one_line_whatever_the_template_puts_in_it() {
+        let p = paper("Title\r\nBcc: victim@example.org", &["A"]);
+        let entries = [DigestEntry {
+            paper: &p,
+            topics: vec![],
+        }];
+        let rendered = Renderer::new("{{ papers[0].title }}", None)
+            .unwrap()
+            .render(&DigestInput {
+                name: None,
+                email: "a@example.org",
+                date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+                entries: &entries,
+                unsubscribe: None,
+            })
+            .unwrap();
+        assert_eq!(rendered.subject, "Title Bcc: victim@example.org");
+    }
+
+    #[test]
     fn shortens_authors_and_abstracts() {
         let names = |n: usize| (0..n).map(|i| format!("N{i}")).collect::<Vec<_>>();
         assert_eq!(short_authors(&names(4)), "N0, N1, N2, N3");

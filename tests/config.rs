@@ -125,7 +125,7 @@ fn environment_variables_override_the_file() {
             ("PAPERBOY__SMTP__HOST", "mail.example.org"),
             ("PAPERBOY__SMTP__PORT", "2525"),
             ("PAPERBOY__SMTP__USERNAME", "papers"),
-            ("PAPERBOY__SMTP__PASSWORD", "12345"),
+            ("PAPERBOY__SMTP__PASSWORD", "007"),
             ("PAPERBOY_CONFIG", "ignored.toml"),
         ],
     );
@@ -134,7 +134,8 @@ fn environment_variables_override_the_file() {
     };
     assert_eq!((smtp.host.as_str(), smtp.port), ("mail.example.org", 2525));
     let (user, password) = smtp.credentials.unwrap();
-    assert_eq!((user.as_str(), password.expose()), ("papers", "12345"));
+    // Kept as written: not read as the number 7.
+    assert_eq!((user.as_str(), password.expose()), ("papers", "007"));
 }
 
 #[test]
@@ -217,5 +218,35 @@ async fn a_broken_template_override_is_a_config_error() {
         stderr(&out).contains("template digest.html"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn a_syntax_error_names_the_line_without_quoting_it() {
+    // An invalid escape on the password line must not put the password into the error.
+    let (_dir, result) = load(
+        "[mail]\nfrom = \"p@example.org\"\n[smtp]\npassword = \"hunter2\\q\"\n",
+        &[],
+    );
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("line 4"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[test]
+fn names_with_control_characters_and_missing_template_folders_are_refused() {
+    let found = problems(&format!(
+        "{MINIMAL}templates_dir = \"no-such-folder\"\n[[subscribers]]\nemail = \"a@example.org\"\nname = \"Eve\\r\\nBcc: x@example.org\"\n"
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("mail.templates_dir \"no-such-folder\": ")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|p| p.starts_with("subscribers[0].name ")
+            && p.ends_with("must not contain control characters")),
+        "{found:?}"
     );
 }

@@ -50,7 +50,9 @@ pub(crate) fn stem(stemmer: &Stemmer, token: &str) -> String {
     match stemmed.strip_suffix('s') {
         Some(base)
             if base.len() >= 2
-                && base.bytes().all(|b| b.is_ascii_alphabetic() && !b"aeiouy".contains(&b)) =>
+                && base
+                    .bytes()
+                    .all(|b| b.is_ascii_alphabetic() && !b"aeiouy".contains(&b)) =>
         {
             base.to_string()
         }
@@ -84,7 +86,12 @@ mod tests {
     #[test]
     fn acronym_plurals_meet_their_singular() {
         let s = stemmer();
-        for (plural, singular) in [("llms", "llm"), ("vlms", "vlm"), ("cnns", "cnn"), ("gpts", "gpt")] {
+        for (plural, singular) in [
+            ("llms", "llm"),
+            ("vlms", "vlm"),
+            ("cnns", "cnn"),
+            ("gpts", "gpt"),
+        ] {
             assert_eq!(stem(&s, plural), stem(&s, singular), "{plural}");
         }
         // Words with vowels are left to the stemmer, and a lone "s" stays.
