@@ -13,6 +13,7 @@ use crate::deliver::{self, Mailer, SmtpTransport};
 use crate::digest::{self, Outcome};
 use crate::render::Renderer;
 use crate::source::{self, FetchSummary};
+use crate::stop::Stop;
 use crate::store::Store;
 
 /// How a command ended, as the process exit code.
@@ -61,8 +62,9 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
         &renderer,
         &subscribers,
         slot,
-        Utc::now(),
-    )?;
+        &Stop::never(),
+    )
+    .await?;
 
     let mut out = std::io::stdout().lock();
     let mut compose_failures = 0;
@@ -101,17 +103,29 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
     }
 
     let mailer = Mailer::new(&config.delivery.transport).map_err(|e| UsageError(e.to_string()))?;
-    let keys: Vec<String> = subscribers
+    let everyone: Vec<String> = config
+        .subscribers
+        .iter()
+        .map(digest::subscriber_key)
+        .collect();
+    let removed = store.fail_unsubscribed(&everyone, Utc::now())?;
+    if removed > 0 {
+        writeln!(
+            out,
+            "{removed} pending digest(s) of removed subscribers left the outbox"
+        )?;
+    }
+    let recipients: Vec<String> = subscribers
         .iter()
         .map(|s| digest::subscriber_key(s))
         .collect();
-    let only = (!only.is_empty()).then_some(keys.as_slice());
     let report = deliver::deliver_pending(
         &mut store,
         &mailer,
         &config.delivery,
         &config.mail.from.email,
-        only,
+        &recipients,
+        &Stop::never(),
     )
     .await?;
     let failed = report.failed + compose_failures;
@@ -120,6 +134,13 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
         "sent {}, pending {}, failed {}",
         report.sent, report.pending, failed
     )?;
+    if report.claimed_elsewhere > 0 {
+        writeln!(
+            out,
+            "{} of the pending are being sent by another paperboy process",
+            report.claimed_elsewhere
+        )?;
+    }
     if report.pending > 0 {
         writeln!(
             out,
@@ -146,7 +167,15 @@ async fn preview(config: &Config, email: &str, out: Option<&Path>) -> anyhow::Re
     let mut store = open_store(config, true)?;
     let now = Utc::now();
     fetch_sources(&mut store, config, now).await?;
-    let composed = digest::compose_all(&mut store, config, &renderer, &[&subscriber], now, now)?;
+    let composed = digest::compose_all(
+        &mut store,
+        config,
+        &renderer,
+        &[&subscriber],
+        now,
+        &Stop::never(),
+    )
+    .await?;
     let Some((_, outcome)) = composed.into_iter().next() else {
         bail!("no digest was composed for {email}");
     };

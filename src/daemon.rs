@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::pin::pin;
 use std::time::Duration as StdDuration;
 
 use anyhow::Context;
@@ -15,18 +14,22 @@ use chrono_tz::Tz;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::commands::{Exit, UsageError};
-use crate::config::Config;
+use crate::config::{Config, CronSchedule};
 use crate::deliver::{self, Mailer};
 use crate::digest::{self, Outcome};
 use crate::render::Renderer;
 use crate::schedule::{next_fire, previous_fire};
 use crate::source;
+use crate::stop::{Stop, StopHandle};
 use crate::store::Store;
 
 /// A digest missed while the machine was off is still sent at start-up if it is this recent.
 const CATCH_UP: Duration = Duration::hours(12);
 /// How long digests being sent may take to finish after SIGTERM; the rest stay pending.
 const STOP_DEADLINE: StdDuration = StdDuration::from_secs(8);
+/// A digest run that failed (say, the database was locked) is tried again this much later,
+/// for the same slot, unless the next slot comes first.
+const RETRY_FAILED_RUN: Duration = Duration::minutes(1);
 
 /// The config with everything derived from it; replaced whole on reload.
 struct Loaded {
@@ -47,19 +50,42 @@ impl Loaded {
             mailer,
         })
     }
+
+    /// Every subscriber's key in the state.
+    fn subscriber_keys(&self) -> Vec<String> {
+        self.config
+            .subscribers
+            .iter()
+            .map(digest::subscriber_key)
+            .collect()
+    }
 }
 
-/// What fires next: the fetch, or the digests of the subscribers who share a schedule and
-/// zone (one job serves them all).
+/// What fires: the fetch, or the digests of the subscribers who share a schedule and zone
+/// (one job serves them all).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Job {
     Fetch,
     Digest { schedule: String, timezone: Tz },
 }
 
-/// The next fire time of every job.
+/// A job's next run: the slot it is for, and when to run it (later than the slot when a
+/// failed run is retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fire {
+    slot: DateTime<Utc>,
+    run_at: DateTime<Utc>,
+}
+
+impl Fire {
+    fn at(slot: DateTime<Utc>) -> Fire {
+        Fire { slot, run_at: slot }
+    }
+}
+
+/// The next run of every job.
 struct Plan {
-    next: HashMap<Job, DateTime<Utc>>,
+    next: HashMap<Job, Fire>,
 }
 
 impl Plan {
@@ -68,7 +94,7 @@ impl Plan {
     fn new(config: &Config, now: DateTime<Utc>, catch_up: bool) -> Plan {
         let mut next = HashMap::new();
         if let Some(at) = next_fire(&config.schedule.fetch, config.schedule.timezone, now) {
-            next.insert(Job::Fetch, at);
+            next.insert(Job::Fetch, Fire::at(at));
         }
         for subscriber in &config.subscribers {
             let job = Job::Digest {
@@ -78,42 +104,67 @@ impl Plan {
             if next.contains_key(&job) {
                 continue;
             }
+            let (cron, tz) = (&subscriber.schedule, subscriber.timezone);
             let missed = catch_up
-                .then(|| previous_fire(&subscriber.schedule, subscriber.timezone, now, CATCH_UP))
+                .then(|| previous_fire(cron, tz, now, CATCH_UP))
                 .flatten();
-            if let Some(at) =
-                missed.or_else(|| next_fire(&subscriber.schedule, subscriber.timezone, now))
-            {
-                next.insert(job, at);
+            if let Some(at) = missed.or_else(|| next_fire(cron, tz, now)) {
+                next.insert(job, Fire::at(at));
             }
         }
         Plan { next }
     }
 
-    fn earliest(&self) -> Option<(Job, DateTime<Utc>)> {
+    /// Keeps the fires of `old` for the jobs both plans have: a reload must not skip a slot
+    /// that is due, nor postpone one that is being retried.
+    fn keep_from(&mut self, old: &Plan) {
+        for (job, fire) in &mut self.next {
+            if let Some(kept) = old.next.get(job) {
+                *fire = *kept;
+            }
+        }
+    }
+
+    fn earliest(&self) -> Option<(Job, Fire)> {
         self.next
             .iter()
             // On a tie the fetch goes first, so the digests see its papers.
-            .min_by_key(|(job, at)| (**at, **job != Job::Fetch))
-            .map(|(job, at)| (job.clone(), *at))
+            .min_by_key(|(job, fire)| (fire.run_at, **job != Job::Fetch))
+            .map(|(job, fire)| (job.clone(), *fire))
     }
 
-    /// Schedules `job`'s fire after the one at `fired`.
-    fn advance(&mut self, job: &Job, fired: DateTime<Utc>, config: &Config) {
-        let schedule = match job {
-            Job::Fetch => Some((&config.schedule.fetch, config.schedule.timezone)),
-            Job::Digest { schedule, timezone } => config
-                .subscribers
-                .iter()
-                .find(|s| s.schedule.text == *schedule && s.timezone == *timezone)
-                .map(|s| (&s.schedule, s.timezone)),
+    /// Schedules what follows a run of `job` for `fire`.
+    fn finished(&mut self, job: &Job, fire: Fire, succeeded: bool, config: &Config) {
+        let following = schedule_of(job, config).and_then(|(cron, tz)| {
+            // Never schedule into the past: after a long run, the next fire from now.
+            next_fire(cron, tz, fire.slot.max(Utc::now()))
+        });
+        let retry_at = Utc::now() + RETRY_FAILED_RUN;
+        let next = match following {
+            Some(at) if !succeeded && matches!(job, Job::Digest { .. }) && retry_at < at => {
+                Some(Fire {
+                    slot: fire.slot,
+                    run_at: retry_at,
+                })
+            }
+            Some(at) => Some(Fire::at(at)),
+            None => None,
         };
-        // Never schedule into the past: after a long cycle, skip to the next fire from now.
-        let after = fired.max(Utc::now());
-        match schedule.and_then(|(cron, tz)| next_fire(cron, tz, after)) {
-            Some(at) => self.next.insert(job.clone(), at),
+        match next {
+            Some(fire) => self.next.insert(job.clone(), fire),
             None => self.next.remove(job),
         };
+    }
+}
+
+fn schedule_of<'c>(job: &Job, config: &'c Config) -> Option<(&'c CronSchedule, Tz)> {
+    match job {
+        Job::Fetch => Some((&config.schedule.fetch, config.schedule.timezone)),
+        Job::Digest { schedule, timezone } => config
+            .subscribers
+            .iter()
+            .find(|s| s.schedule.text == *schedule && s.timezone == *timezone)
+            .map(|s| (&s.schedule, s.timezone)),
     }
 }
 
@@ -131,13 +182,14 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
             .watchdog_interval()
             .unwrap_or(StdDuration::from_secs(3600)),
     );
+    let (stop_handle, stop) = Stop::new();
 
     let mut plan = Plan::new(&loaded.config, Utc::now(), true);
     // Fetch first thing, before any digest that is caught up, so they have papers.
     let first = plan
         .earliest()
-        .map_or(Utc::now(), |(_, at)| at.min(Utc::now()));
-    plan.next.insert(Job::Fetch, first);
+        .map_or(Utc::now(), |(_, fire)| fire.run_at.min(Utc::now()));
+    plan.next.insert(Job::Fetch, Fire::at(first));
     let mut last_fetch: Option<DateTime<Utc>> = None;
     tracing::info!(
         config = %config_path.display(),
@@ -148,42 +200,44 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
 
     loop {
         notify.send(&format!("STATUS={}", status_line(&plan, &store)));
-        let Some((job, at)) = plan.earliest() else {
-            tracing::warn!("nothing is scheduled; waiting for a reload or a stop signal");
-            tokio::select! {
-                _ = hangup.recv() => {
-                    reload(&config_path, &mut loaded, &mut plan, &notify);
-                    continue;
-                }
-                _ = terminate.recv() => break,
-                _ = interrupt.recv() => break,
-            }
-        };
-        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        let next = plan.earliest();
+        let wait = next
+            .as_ref()
+            .map_or(StdDuration::from_secs(3600), |(_, fire)| {
+                (fire.run_at - Utc::now()).to_std().unwrap_or_default()
+            });
+        // Biased: a stop signal wins over a job that is due, so no new work starts after it.
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {
-                let work = run_job(&job, at, &loaded, &mut store, &http, &mut last_fetch);
-                let mut work = pin!(work);
-                // A long delivery run must keep the watchdog fed; a reload waits for it.
-                loop {
+            biased;
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = tokio::time::sleep(wait), if next.is_some() => {
+                let Some((job, fire)) = next else { continue };
+                let mut work = Box::pin(run_job(
+                    &job, fire.slot, &loaded, &mut store, &http, &mut last_fetch, &stop,
+                ));
+                // A long run must keep the watchdog fed; a reload waits for it to end.
+                let result = loop {
                     tokio::select! {
-                        result = &mut work => {
-                            if let Err(e) = result {
-                                tracing::error!("{job:?} at {at}: {e:#}");
-                            }
-                            break;
-                        }
+                        biased;
+                        result = &mut work => break Some(result),
+                        _ = terminate.recv() => break None,
+                        _ = interrupt.recv() => break None,
                         _ = watchdog.tick() => notify.send("WATCHDOG=1"),
-                        _ = terminate.recv() => return stop(work, &notify).await,
-                        _ = interrupt.recv() => return stop(work, &notify).await,
                     }
+                };
+                let Some(result) = result else {
+                    finish_work(work, &stop_handle, &notify).await;
+                    release_claims(&mut store);
+                    return Ok(Exit::Success);
+                };
+                if let Err(e) = &result {
+                    tracing::error!("{job:?} for {}: {e:#}", fire.slot);
                 }
-                plan.advance(&job, at, &loaded.config);
+                plan.finished(&job, fire, result.is_ok(), &loaded.config);
             }
             _ = hangup.recv() => reload(&config_path, &mut loaded, &mut plan, &notify),
             _ = watchdog.tick() => notify.send("WATCHDOG=1"),
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
         }
     }
     notify.send("STOPPING=1");
@@ -191,17 +245,27 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// Lets the work in progress finish up to the deadline; what is not sent stays pending.
-async fn stop(
-    work: std::pin::Pin<&mut impl std::future::Future<Output = anyhow::Result<()>>>,
+/// After a stop signal: nothing new starts, and what is being sent may finish up to the
+/// deadline.
+async fn finish_work(
+    work: std::pin::Pin<Box<impl std::future::Future<Output = anyhow::Result<()>>>>,
+    stop: &StopHandle,
     notify: &Notifier,
-) -> anyhow::Result<Exit> {
+) {
     notify.send("STOPPING=1");
+    stop.request();
     tracing::info!("stopping: letting the digests being sent finish");
     if tokio::time::timeout(STOP_DEADLINE, work).await.is_err() {
         tracing::warn!("stopped before every digest was sent; the rest stay pending in the outbox");
     }
-    Ok(Exit::Success)
+    tracing::info!("stopped");
+}
+
+/// Claims of sends cut short by the stop go back, so the next run need not wait them out.
+fn release_claims(store: &mut Store) {
+    if let Err(e) = store.release_claims() {
+        tracing::warn!("cannot release outbox claims; they run out by themselves: {e}");
+    }
 }
 
 fn reload(path: &Path, loaded: &mut Loaded, plan: &mut Plan, notify: &Notifier) {
@@ -215,7 +279,9 @@ fn reload(path: &Path, loaded: &mut Loaded, plan: &mut Plan, notify: &Notifier) 
                 tracing::warn!("state.path changed: it takes effect on restart");
             }
             // New subscribers wait for their schedule; nobody is caught up twice.
-            *plan = Plan::new(&new.config, Utc::now(), false);
+            let mut fresh = Plan::new(&new.config, Utc::now(), false);
+            fresh.keep_from(plan);
+            *plan = fresh;
             *loaded = new;
             tracing::info!(
                 subscribers = loaded.config.subscribers.len(),
@@ -234,6 +300,7 @@ async fn run_job(
     store: &mut Store,
     http: &reqwest::Client,
     last_fetch: &mut Option<DateTime<Utc>>,
+    stop: &Stop,
 ) -> anyhow::Result<()> {
     let config = &loaded.config;
     let sources = source::from_config(&config.sources);
@@ -258,27 +325,42 @@ async fn run_job(
                 .filter(|s| s.schedule.text == *schedule && s.timezone == *timezone)
                 .collect();
             let composed =
-                digest::compose_all(store, config, &loaded.renderer, &group, slot, Utc::now())?;
+                digest::compose_all(store, config, &loaded.renderer, &group, slot, stop).await?;
             let queued = composed
                 .iter()
                 .filter(|(_, o)| matches!(o, Ok(Outcome::Queued { .. })))
                 .count();
             tracing::info!(slot = %slot, subscribers = group.len(), queued, "digests composed");
-            let report = deliver::deliver_pending(
-                store,
-                &loaded.mailer,
-                &config.delivery,
-                &config.mail.from.email,
-                None,
-            )
-            .await?;
-            tracing::info!(
-                sent = report.sent,
-                pending = report.pending,
-                failed = report.failed,
-                "delivery done"
-            );
         }
+    }
+    // Every run also drains the outbox, so a digest left pending by an outage goes out at
+    // the next fetch rather than the next day's digest.
+    deliver_outbox(loaded, store, stop).await
+}
+
+async fn deliver_outbox(loaded: &Loaded, store: &mut Store, stop: &Stop) -> anyhow::Result<()> {
+    let config = &loaded.config;
+    let subscribers = loaded.subscriber_keys();
+    let removed = store.fail_unsubscribed(&subscribers, Utc::now())?;
+    if removed > 0 {
+        tracing::info!("{removed} pending digest(s) of removed subscribers left the outbox");
+    }
+    let report = deliver::deliver_pending(
+        store,
+        &loaded.mailer,
+        &config.delivery,
+        &config.mail.from.email,
+        &subscribers,
+        stop,
+    )
+    .await?;
+    if report != deliver::DeliveryReport::default() {
+        tracing::info!(
+            sent = report.sent,
+            pending = report.pending,
+            failed = report.failed,
+            "delivery done"
+        );
     }
     Ok(())
 }
@@ -288,7 +370,7 @@ fn status_line(plan: &Plan, store: &Store) -> String {
         .next
         .iter()
         .filter(|(job, _)| matches!(job, Job::Digest { .. }))
-        .map(|(_, at)| *at)
+        .map(|(_, fire)| fire.run_at)
         .min();
     let pending = store
         .outbox_counts()
@@ -417,7 +499,7 @@ mod tests {
             .next
             .iter()
             .filter(|(job, _)| **job != Job::Fetch)
-            .map(|(_, at)| *at)
+            .map(|(_, fire)| fire.run_at)
             .collect();
         times.sort();
         times
@@ -459,6 +541,34 @@ mod tests {
             digest_times(&Plan::new(&config, thirteen_hours_late, true)),
             [Utc.with_ymd_and_hms(2026, 6, 2, 7, 0, 0).unwrap()]
         );
+    }
+
+    #[test]
+    fn a_reload_keeps_a_due_fire_and_a_failed_run_is_retried_for_its_slot() {
+        let config = config("[[subscribers]]\nemail = \"a@example.org\"\n");
+        let seven = Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap();
+        let mut plan = Plan::new(&config, seven - Duration::hours(1), false);
+        let job = plan
+            .next
+            .keys()
+            .find(|j| **j != Job::Fetch)
+            .unwrap()
+            .clone();
+        assert_eq!(plan.next[&job], Fire::at(seven));
+
+        // Reloaded just after 07:00, before the fire ran: the fire is kept, not moved to
+        // tomorrow.
+        let mut reloaded = Plan::new(&config, seven + Duration::seconds(1), false);
+        reloaded.keep_from(&plan);
+        assert_eq!(reloaded.next[&job], Fire::at(seven));
+
+        // A failed run is retried for the same slot; a good one moves to the next day.
+        plan.finished(&job, Fire::at(seven), false, &config);
+        let retry = plan.next[&job];
+        assert_eq!(retry.slot, seven);
+        assert!(retry.run_at > Utc::now());
+        plan.finished(&job, retry, true, &config);
+        assert!(plan.next[&job].slot > Utc::now());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config::{Config, Subscriber};
 use crate::message::{self, MessageError};
 use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer};
+use crate::stop::Stop;
 use crate::store::{DigestContent, NewDigest, Store, StoreError, StoredPaper};
 use crate::topics::{PaperIndex, QueryId, QuerySet};
 
@@ -69,16 +70,21 @@ pub enum Outcome {
 /// Each subscriber with what their digest came to.
 pub type Composed<'s> = Vec<(&'s Subscriber, Result<Outcome, DigestError>)>;
 
+/// How many subscribers are composed between two yields to the runtime, so a daemon composing
+/// for many keeps answering signals and feeding the watchdog.
+const YIELD_EVERY: usize = 64;
+
 /// Composes this period's digest for each of `subscribers`. A failure affects only its own
-/// subscriber.
-pub fn compose_all<'s>(
+/// subscriber. After `stop`, the subscribers not reached yet are left out.
+pub async fn compose_all<'s>(
     store: &mut Store,
     config: &Config,
     renderer: &Renderer,
     subscribers: &[&'s Subscriber],
     slot: DateTime<Utc>,
-    now: DateTime<Utc>,
+    stop: &Stop,
 ) -> Result<Composed<'s>, StoreError> {
+    let now = Utc::now();
     let up_to = store.latest_seq()?;
     let first_lower = store.seq_before(now - FIRST_WINDOW)?;
     let mut lower_bounds = Vec::with_capacity(subscribers.len());
@@ -99,6 +105,13 @@ pub fn compose_all<'s>(
 
     let mut outcomes = Vec::with_capacity(subscribers.len());
     for (i, subscriber) in subscribers.iter().enumerate() {
+        if i % YIELD_EVERY == YIELD_EVERY - 1 {
+            tokio::task::yield_now().await;
+        }
+        if stop.requested() {
+            tracing::info!("stopping: {} digest(s) not composed", subscribers.len() - i);
+            break;
+        }
         let window = Window {
             candidates: &candidates,
             first_lower,

@@ -16,6 +16,7 @@ pub mod paper;
 pub mod render;
 pub mod schedule;
 pub mod source;
+pub mod stop;
 pub mod store;
 pub mod tls;
 pub mod topics;

@@ -74,6 +74,7 @@ CREATE TABLE digests (
     -- A sender claims a pending digest until this time, so that a daemon and a one-shot
     -- command never send the same digest at once; a crashed sender's claim runs out.
     claimed_until   TEXT,
+    claimed_by      TEXT,
     message_id      TEXT,
     message         BLOB,
     UNIQUE (subscriber, slot)
@@ -159,6 +160,8 @@ pub struct Store {
     conn: Connection,
     /// Everything happens inside one outer transaction that is rolled back on drop.
     dry_run: bool,
+    /// Names this process in the outbox claims it takes, so it can release them on stop.
+    owner: String,
 }
 
 impl Store {
@@ -204,7 +207,15 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(Store { conn, dry_run })
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let owner = format!("{}.{nanos}", std::process::id());
+        Ok(Store {
+            conn,
+            dry_run,
+            owner,
+        })
     }
 
     /// Runs `f` in a write transaction: BEGIN IMMEDIATE so that reads inside it see the state
@@ -423,14 +434,59 @@ impl Store {
     /// Claims a pending digest for sending until `until`. False when it is no longer pending
     /// or another sender holds an unexpired claim.
     pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool> {
+        let owner = self.owner.clone();
         self.write(|conn| {
             let changed = conn.execute(
-                "UPDATE digests SET claimed_until = ?3
+                "UPDATE digests SET claimed_until = ?3, claimed_by = ?4
                  WHERE id = ?1 AND status = 'pending'
                    AND (claimed_until IS NULL OR claimed_until < ?2)",
-                params![id, time_key(now), time_key(until)],
+                params![id, time_key(now), time_key(until), owner],
             )?;
             Ok(changed == 1)
+        })
+    }
+
+    /// Gives back the claims this process still holds (on a stop before their sends ended),
+    /// so the next run need not wait for them to run out.
+    pub fn release_claims(&mut self) -> Result<()> {
+        let owner = self.owner.clone();
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE digests SET claimed_until = NULL, claimed_by = NULL
+                 WHERE claimed_by = ?1 AND status = 'pending'",
+                [owner],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Takes out of the outbox the pending digests of anyone not in `subscribers` (removed
+    /// from the config since): they are marked failed rather than sent to someone who left.
+    pub fn fail_unsubscribed(
+        &mut self,
+        subscribers: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        self.write(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT id, subscriber FROM digests WHERE status = 'pending'")?;
+            let orphans: Vec<i64> = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .filter_map(|row| match row {
+                    Ok((id, subscriber)) if !subscribers.contains(&subscriber) => Some(Ok(id)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<rusqlite::Result<_>>()?;
+            for id in &orphans {
+                conn.execute(
+                    "UPDATE digests SET status = 'failed', last_error = 'no longer a subscriber',
+                        last_attempt_at = ?2, claimed_until = NULL, claimed_by = NULL
+                     WHERE id = ?1",
+                    params![id, time_key(now)],
+                )?;
+            }
+            Ok(orphans.len())
         })
     }
 
@@ -450,7 +506,7 @@ impl Store {
         self.write(|conn| {
             conn.execute(
                 "UPDATE digests SET status = 'sent', sent_at = ?2, attempts = attempts + 1,
-                    last_attempt_at = ?2, last_error = NULL, claimed_until = NULL
+                    last_attempt_at = ?2, last_error = NULL, claimed_until = NULL, claimed_by = NULL
                  WHERE id = ?1 AND status = 'pending'",
                 params![id, time_key(now)],
             )?;
@@ -470,7 +526,7 @@ impl Store {
         self.write(|conn| {
             conn.execute(
                 "UPDATE digests SET status = ?2, attempts = attempts + 1, last_error = ?3,
-                    last_attempt_at = ?4, claimed_until = NULL
+                    last_attempt_at = ?4, claimed_until = NULL, claimed_by = NULL
                  WHERE id = ?1 AND status = 'pending'",
                 params![id, status, error, time_key(now)],
             )?;
@@ -717,6 +773,44 @@ mod tests {
             )
             .unwrap();
         assert_eq!(sent, 1);
+    }
+
+    #[test]
+    fn pending_digests_of_removed_subscribers_leave_the_outbox() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = Utc::now();
+        for who in ["a@example.org", "b@example.org"] {
+            store
+                .record_digest(who, now, |_| {
+                    Ok::<_, StoreError>((
+                        NewDigest {
+                            window_end_seq: 0,
+                            composed_at: now,
+                            content: DigestContent::Message {
+                                message_id: format!("<{who}>"),
+                                message: b"m".to_vec(),
+                                papers: vec![],
+                            },
+                        },
+                        (),
+                    ))
+                })
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .fail_unsubscribed(&["a@example.org".into()], now)
+                .unwrap(),
+            1
+        );
+        let pending: Vec<_> = store
+            .pending(None)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.subscriber)
+            .collect();
+        assert_eq!(pending, ["a@example.org"]);
+        assert_eq!(store.outbox_counts().unwrap(), (1, 1));
     }
 
     #[test]

@@ -11,14 +11,15 @@ use futures_util::StreamExt;
 use lettre::address::Envelope;
 
 use crate::config::{DeliveryConfig, TransportConfig};
+use crate::stop::Stop;
 use crate::store::{OutboxItem, Store, StoreError};
 
 pub use file::FileTransport;
 pub use smtp::SmtpTransport;
 
-/// How long a sender holds a digest it is sending; longer than one attempt can take, so a
-/// claim only runs out when its holder died.
-const CLAIM: chrono::Duration = chrono::Duration::minutes(15);
+/// How long a sender holds a batch it is sending; longer than one batch can take (one SMTP
+/// timeout per message at most), so a claim only runs out when its holder died.
+const CLAIM: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Why one message was not delivered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -67,73 +68,95 @@ pub struct DeliveryReport {
     pub sent: usize,
     /// Still in the outbox after this run's retries; the next run tries again.
     pub pending: usize,
+    /// Of `pending`: claimed by another paperboy process when this one came to them.
+    pub claimed_elsewhere: usize,
     pub failed: usize,
 }
 
-/// Sends every pending digest (only those of `only` when given). Each transient failure is
-/// retried up to `retries` times, waiting `retry_delay` and doubling; a permanent one marks
-/// the digest failed with the server's words.
+/// Sends the pending digests of `recipients`. Each transient failure is retried up to
+/// `retries` times, waiting `retry_delay` and doubling; a permanent one marks the digest
+/// failed with the server's words. Digests are claimed a batch at a time, right before they
+/// are sent, so another process draining the same outbox never sends one of them too. After
+/// `stop`, no new batch starts; what is left stays pending.
 pub async fn deliver_pending(
     store: &mut Store,
     mailer: &Mailer,
     config: &DeliveryConfig,
     from: &lettre::Address,
-    only: Option<&[String]>,
+    recipients: &[String],
+    stop: &Stop,
 ) -> Result<DeliveryReport, StoreError> {
     let mut report = DeliveryReport::default();
-    let mut queue = store.pending(only)?;
+    let mut queue = store.pending(Some(recipients))?;
     let mut delay = config.retry_delay;
     for round in 0..=config.retries {
-        if queue.is_empty() {
+        if queue.is_empty() || stop.requested() {
             break;
         }
         if round > 0 {
             tracing::info!("retrying {} digest(s) in {delay:?}", queue.len());
-            tokio::time::sleep(delay).await;
+            if !stop.sleep(delay).await {
+                break;
+            }
             delay = delay.saturating_mul(2).min(Duration::from_secs(300));
         }
         let mut retry = Vec::new();
-        let mut claimed = Vec::with_capacity(queue.len());
-        for item in queue {
-            let now = Utc::now();
-            // Another process (a daemon beside a send-now) may be sending it right now.
-            if store.claim(item.id, now, now + CLAIM)? {
-                claimed.push(item);
+        let mut items = queue.into_iter();
+        loop {
+            if stop.requested() {
+                retry.extend(items);
+                break;
             }
-        }
-        let mut results = futures_util::stream::iter(claimed)
-            .map(|item| async move {
-                let result = match envelope(from, &item.subscriber) {
-                    Ok(envelope) => mailer.send(&envelope, &item).await,
-                    Err(e) => Err(e),
-                };
-                (item, result)
-            })
-            .buffer_unordered(mailer.concurrency());
-        // Record each result as it comes, so a crash mid-run cannot send a digest twice.
-        while let Some((item, result)) = results.next().await {
-            let now = Utc::now();
-            match result {
-                Ok(()) => {
-                    store.mark_sent(item.id, now)?;
-                    tracing::info!(subscriber = %item.subscriber, digest = item.id, "digest sent");
-                    report.sent += 1;
+            let mut batch = Vec::with_capacity(mailer.concurrency());
+            for item in items.by_ref() {
+                let now = Utc::now();
+                if store.claim(item.id, now, now + CLAIM)? {
+                    batch.push(item);
+                    if batch.len() == mailer.concurrency() {
+                        break;
+                    }
+                } else {
+                    tracing::info!(subscriber = %item.subscriber, digest = item.id, "being sent by another paperboy process");
+                    report.claimed_elsewhere += 1;
                 }
-                Err(SendError::Permanent(e)) => {
-                    store.mark_attempt_failed(item.id, &e, true, now)?;
-                    tracing::error!(subscriber = %item.subscriber, digest = item.id, "digest failed: {e}");
-                    report.failed += 1;
-                }
-                Err(SendError::Transient(e)) => {
-                    store.mark_attempt_failed(item.id, &e, false, now)?;
-                    tracing::warn!(subscriber = %item.subscriber, digest = item.id, "digest not sent yet: {e}");
-                    retry.push(item);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let mut results = futures_util::stream::iter(batch)
+                .map(|item| async move {
+                    let result = match envelope(from, &item.subscriber) {
+                        Ok(envelope) => mailer.send(&envelope, &item).await,
+                        Err(e) => Err(e),
+                    };
+                    (item, result)
+                })
+                .buffer_unordered(mailer.concurrency());
+            // Record each result as it comes, so a crash mid-batch cannot send one twice.
+            while let Some((item, result)) = results.next().await {
+                let now = Utc::now();
+                match result {
+                    Ok(()) => {
+                        store.mark_sent(item.id, now)?;
+                        tracing::info!(subscriber = %item.subscriber, digest = item.id, "digest sent");
+                        report.sent += 1;
+                    }
+                    Err(SendError::Permanent(e)) => {
+                        store.mark_attempt_failed(item.id, &e, true, now)?;
+                        tracing::error!(subscriber = %item.subscriber, digest = item.id, "digest failed: {e}");
+                        report.failed += 1;
+                    }
+                    Err(SendError::Transient(e)) => {
+                        store.mark_attempt_failed(item.id, &e, false, now)?;
+                        tracing::warn!(subscriber = %item.subscriber, digest = item.id, "digest not sent yet: {e}");
+                        retry.push(item);
+                    }
                 }
             }
         }
         queue = retry;
     }
-    report.pending = queue.len();
+    report.pending = queue.len() + report.claimed_elsewhere;
     Ok(report)
 }
 

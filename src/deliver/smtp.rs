@@ -69,9 +69,16 @@ impl SmtpTransport {
 
 /// Only a 5xx reply is permanent; a 4xx, a refused or dropped connection, a timeout or a TLS
 /// hiccup may pass.
+///
+/// A 53x reply (authentication required or refused) is a problem of the config, not of this
+/// message: it stays pending, to go out once the password is fixed, instead of failing every
+/// digest of the run for good.
 fn classify(error: lettre::transport::smtp::Error) -> SendError {
     let text = crate::error_chain(&error);
-    if error.is_permanent() {
+    let authentication = error
+        .status()
+        .is_some_and(|code| code.to_string().starts_with("53"));
+    if error.is_permanent() && !authentication {
         SendError::Permanent(text)
     } else {
         SendError::Transient(text)

@@ -1,0 +1,72 @@
+//! A request to stop, passed from the daemon's signal handling into the work in progress, so
+//! that a SIGTERM lets messages already being sent finish but starts nothing new.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// The side the work holds. [`Stop::never`] for one-shot commands.
+#[derive(Clone, Default)]
+pub struct Stop(Option<watch::Receiver<bool>>);
+
+/// The side that asks for the stop.
+pub struct StopHandle(watch::Sender<bool>);
+
+impl Stop {
+    pub fn never() -> Stop {
+        Stop(None)
+    }
+
+    pub fn new() -> (StopHandle, Stop) {
+        let (sender, receiver) = watch::channel(false);
+        (StopHandle(sender), Stop(Some(receiver)))
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.as_ref().is_some_and(|r| *r.borrow())
+    }
+
+    /// Waits `duration`, or less if a stop is requested meanwhile. Returns false when stopped.
+    pub async fn sleep(&self, duration: Duration) -> bool {
+        let Some(receiver) = &self.0 else {
+            tokio::time::sleep(duration).await;
+            return true;
+        };
+        let mut receiver = receiver.clone();
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(duration) => return true,
+            waited = receiver.wait_for(|stop| *stop) => waited.is_ok(),
+        };
+        if !stopped {
+            // The handle is gone, so no stop can come: sleep the full time.
+            tokio::time::sleep(duration).await;
+        }
+        !stopped
+    }
+}
+
+impl StopHandle {
+    pub fn request(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_cuts_a_sleep_short() {
+        let (handle, stop) = Stop::new();
+        assert!(!stop.requested());
+        let sleeper = tokio::spawn({
+            let stop = stop.clone();
+            async move { stop.sleep(Duration::from_secs(60)).await }
+        });
+        handle.request();
+        let slept = tokio::time::timeout(Duration::from_secs(5), sleeper).await;
+        assert!(!slept.unwrap().unwrap(), "stopped, not slept");
+        assert!(stop.requested());
+        assert!(Stop::never().sleep(Duration::from_millis(1)).await);
+    }
+}
