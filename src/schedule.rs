@@ -5,18 +5,31 @@
 //! computed in the zone from the current instant, so 07:00 Europe/Berlin stays 07:00 local
 //! on both sides of a change.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::config::CronSchedule;
 
 /// The first fire strictly after `after`, in UTC.
 pub fn next_fire(schedule: &CronSchedule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    schedule
-        .cron
-        .find_next_occurrence(&after.with_timezone(&tz), false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    let mut from = after.with_timezone(&tz);
+    // croner searches local wall-clock time and maps a time that occurs twice (the hour
+    // repeated when clocks fall back) to its first instance, which can lie before `after`.
+    // Then the second instance is the answer, or the search goes on past that wall time.
+    // Bounded: one step per fire inside the repeated hour (3,600 for a per-second cron).
+    for _ in 0..4_000 {
+        let fire = schedule.cron.find_next_occurrence(&from, false).ok()?;
+        if fire.with_timezone(&Utc) > after {
+            return Some(fire.with_timezone(&Utc));
+        }
+        let wall = fire.naive_local();
+        let second = tz.from_local_datetime(&wall).latest()?;
+        if second.with_timezone(&Utc) > after {
+            return Some(second.with_timezone(&Utc));
+        }
+        from = second;
+    }
+    None
 }
 
 /// The last fire at or before `now`, looking back at most `within`.
@@ -93,6 +106,29 @@ mod tests {
         let next = next_fire(&at_230, berlin, fire).unwrap();
         assert!(fire < utc("2026-03-29T12:00:00Z"), "{fire}");
         assert_eq!(next, utc("2026-03-30T00:30:00Z"));
+    }
+
+    #[test]
+    fn inside_the_repeated_hour_the_next_fire_is_after_now() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let half_hourly = cron("0 */30 * * * *");
+        // 2026-10-25 01:10Z is 02:10 CET, the second pass through 02:xx. The next fire is
+        // 02:30 CET (01:30Z), not 02:30 CEST (00:30Z), which has passed.
+        let after = utc("2026-10-25T01:10:00Z");
+        assert_eq!(next_fire(&half_hourly, berlin, after), Some(utc("2026-10-25T01:30:00Z")));
+        // And during the first pass, the first instance.
+        let first_pass = utc("2026-10-25T00:10:00Z"); // 02:10 CEST
+        assert_eq!(
+            next_fire(&half_hourly, berlin, first_pass),
+            Some(utc("2026-10-25T00:30:00Z"))
+        );
+        // Every fire across the night is strictly later than the one before.
+        let mut at = utc("2026-10-24T23:00:00Z");
+        for _ in 0..8 {
+            let next = next_fire(&half_hourly, berlin, at).unwrap();
+            assert!(next > at, "{next} after {at}");
+            at = next;
+        }
     }
 
     #[test]
