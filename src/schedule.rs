@@ -115,7 +115,10 @@ mod tests {
         // 2026-10-25 01:10Z is 02:10 CET, the second pass through 02:xx. The next fire is
         // 02:30 CET (01:30Z), not 02:30 CEST (00:30Z), which has passed.
         let after = utc("2026-10-25T01:10:00Z");
-        assert_eq!(next_fire(&half_hourly, berlin, after), Some(utc("2026-10-25T01:30:00Z")));
+        assert_eq!(
+            next_fire(&half_hourly, berlin, after),
+            Some(utc("2026-10-25T01:30:00Z"))
+        );
         // And during the first pass, the first instance.
         let first_pass = utc("2026-10-25T00:10:00Z"); // 02:10 CEST
         assert_eq!(

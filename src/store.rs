@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::backup::Backup;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::paper::Paper;
 
@@ -158,8 +159,6 @@ pub struct DigestRecord {
 
 pub struct Store {
     conn: Connection,
-    /// Everything happens inside one outer transaction that is rolled back on drop.
-    dry_run: bool,
     /// Names this process in the outbox claims it takes, so it can release them on stop.
     owner: String,
 }
@@ -177,30 +176,34 @@ impl Store {
             path: path.display().to_string(),
             source,
         })?;
-        Self::setup(conn, false)
+        Self::setup(conn)
     }
 
-    /// Opens the state for a run that must record nothing: an existing database is used inside
-    /// a transaction that is rolled back; a missing one is replaced by an empty one in memory.
+    /// Opens the state for a run that must record nothing: a copy in memory of the database
+    /// at `path` (or an empty one if there is none). The file is only read, and briefly, so
+    /// a dry run neither migrates it nor holds a lock a running daemon would wait on.
     pub fn open_dry_run(path: &Path) -> Result<Store> {
-        let store = if path.exists() {
-            let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        let mut memory = Connection::open_in_memory()?;
+        if path.exists() {
+            let open = |source| StoreError::Open {
                 path: path.display().to_string(),
                 source,
-            })?;
-            Self::setup(conn, true)?
-        } else {
-            Self::setup(Connection::open_in_memory()?, true)?
-        };
-        store.conn.execute_batch("BEGIN")?;
-        Ok(store)
+            };
+            let file = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(open)?;
+            file.busy_timeout(std::time::Duration::from_secs(10))?;
+            Backup::new(&file, &mut memory)?
+                .run_to_completion(i32::MAX, std::time::Duration::ZERO, None)
+                .map_err(open)?;
+        }
+        Self::setup(memory)
     }
 
     pub fn open_in_memory() -> Result<Store> {
-        Self::setup(Connection::open_in_memory()?, false)
+        Self::setup(Connection::open_in_memory()?)
     }
 
-    fn setup(mut conn: Connection, dry_run: bool) -> Result<Store> {
+    fn setup(mut conn: Connection) -> Result<Store> {
         // A daemon and a one-shot command may share the database: wait for each other's writes.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -211,35 +214,23 @@ impl Store {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let owner = format!("{}.{nanos}", std::process::id());
-        Ok(Store {
-            conn,
-            dry_run,
-            owner,
-        })
+        Ok(Store { conn, owner })
     }
 
     /// Runs `f` in a write transaction: BEGIN IMMEDIATE so that reads inside it see the state
-    /// the writes are based on, even with another process writing. In a dry run, a savepoint
-    /// inside the outer transaction instead.
+    /// the writes are based on, even with another process writing.
     fn write<T, E: From<StoreError>>(
         &mut self,
         f: impl FnOnce(&Connection) -> Result<T, E>,
     ) -> Result<T, E> {
         let sql = |e: rusqlite::Error| E::from(StoreError::Sql(e));
-        if self.dry_run {
-            let sp = self.conn.savepoint().map_err(sql)?;
-            let value = f(&sp)?;
-            sp.commit().map_err(sql)?;
-            Ok(value)
-        } else {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql)?;
-            let value = f(&tx)?;
-            tx.commit().map_err(sql)?;
-            Ok(value)
-        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(sql)?;
+        Ok(value)
     }
 
     /// Inserts new papers and refreshes the changing fields (upvotes, comments, stars, links)
