@@ -451,7 +451,10 @@ impl Notifier {
                 Some(name) => SocketAddr::from_abstract_name(name).ok()?,
                 None => SocketAddr::from_pathname(Path::new(&socket)).ok()?,
             };
-            Some((UnixDatagram::unbound().ok()?, addr))
+            let socket = UnixDatagram::unbound().ok()?;
+            // Never wait on systemd: a full queue costs a status line, not the daemon.
+            socket.set_nonblocking(true).ok()?;
+            Some((socket, addr))
         });
         Notifier { target }
     }

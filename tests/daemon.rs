@@ -5,6 +5,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -36,11 +37,47 @@ async fn wait_for_mail(env: &TestEnv, address: &str) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{address} got no digest within 15 s");
+    let log = std::fs::read_to_string(env.dir.path().join("run.log")).unwrap_or_default();
+    panic!("{address} got no digest within 15 s; the daemon's log:\n{log}");
 }
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
+}
+
+/// Starts `paperboy run` on the env's config, logging to run.log, with `NOTIFY_SOCKET` set
+/// when given.
+fn start_daemon(env: &TestEnv, notify_socket: Option<&Path>) -> tokio::process::Child {
+    let log = std::fs::File::create(env.dir.path().join("run.log")).unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    command
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .env("RUST_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true);
+    if let Some(socket) = notify_socket {
+        command.env("NOTIFY_SOCKET", socket);
+    }
+    command.spawn().unwrap()
+}
+
+/// Plays systemd's side of `NOTIFY_SOCKET`: collects every message the daemon sends.
+fn listen_as_systemd(path: &Path) -> Arc<Mutex<Vec<String>>> {
+    let socket = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let collected = told.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = socket.recv(&mut buffer) {
+            let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            collected.lock().unwrap().push(message);
+        }
+    });
+    told
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,17 +86,9 @@ async fn the_daemon_serves_everyone_reloads_on_sighup_and_stops_on_sigterm() {
     let bob = subscriber("bob@example.org", "[]");
     let env = TestEnv::new(&format!("{SCHEDULE}{alice}{bob}")).await;
     let good = std::fs::read_to_string(&env.config).unwrap();
-    let log = std::fs::File::create(env.dir.path().join("run.log")).unwrap();
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"))
-        .arg("--config")
-        .arg(&env.config)
-        .arg("run")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let socket_path = env.dir.path().join("notify.sock");
+    let systemd = listen_as_systemd(&socket_path);
+    let mut daemon = start_daemon(&env, Some(&socket_path));
     let pid = daemon.id().unwrap();
 
     wait_for_mail(&env, "alice@example.org").await;
@@ -125,6 +154,38 @@ async fn the_daemon_serves_everyone_reloads_on_sighup_and_stops_on_sigterm() {
     let log = std::fs::read_to_string(env.dir.path().join("run.log")).unwrap();
     assert!(log.contains("config not reloaded"), "{log}");
     assert!(log.contains("subscribers[3].email \"broken\""), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_now_beside_a_running_daemon_sends_nobody_a_digest_twice() {
+    let everyone: String = ["alice", "bob", "carol", "dave", "erin"]
+        .iter()
+        .map(|name| subscriber(&format!("{name}@example.org"), "[]"))
+        .collect();
+    let env = TestEnv::new(&format!("{SCHEDULE}{everyone}")).await;
+    // The SMTP server is slow to accept, so that the two processes overlap while sending.
+    env.smtp
+        .reply_to_next_data(&["451 4.3.0 try again", "451 4.3.0 try again"]);
+    let mut daemon = start_daemon(&env, None);
+    let (a, b) = tokio::join!(env.run(&["send-now"]), env.run(&["send-now"]));
+    for name in ["alice", "bob", "carol", "dave", "erin"] {
+        wait_for_mail(&env, &format!("{name}@example.org")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    signal(daemon.id().unwrap(), "TERM");
+    daemon.wait().await.unwrap();
+
+    let mails = env.mails();
+    for name in ["alice", "bob", "carol", "dave", "erin"] {
+        let address = format!("{name}@example.org");
+        assert_eq!(
+            mails_to(&mails, &address).len(),
+            1,
+            "{address}\n{}\n{}",
+            stdout(&a),
+            stdout(&b)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
