@@ -151,6 +151,34 @@ async fn the_daemon_serves_everyone_reloads_on_sighup_and_stops_on_sigterm() {
             "{address}: one digest, never a second"
         );
     }
+    // What systemd was told: ready, a status line, each reload bracketed by RELOADING and
+    // READY (three reloads), and the stop.
+    let told = systemd.lock().unwrap().clone();
+    assert_eq!(
+        told.first().map(String::as_str),
+        Some("READY=1"),
+        "{told:?}"
+    );
+    assert!(
+        told.iter().any(|m| m.starts_with("STATUS=next digest ")),
+        "{told:?}"
+    );
+    assert_eq!(
+        told.iter().filter(|m| *m == "RELOADING=1").count(),
+        3,
+        "{told:?}"
+    );
+    assert_eq!(
+        told.iter().filter(|m| *m == "READY=1").count(),
+        4,
+        "{told:?}"
+    );
+    assert_eq!(
+        told.last().map(String::as_str),
+        Some("STOPPING=1"),
+        "{told:?}"
+    );
+
     let log = std::fs::read_to_string(env.dir.path().join("run.log")).unwrap();
     assert!(log.contains("config not reloaded"), "{log}");
     assert!(log.contains("subscribers[3].email \"broken\""), "{log}");
