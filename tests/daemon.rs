@@ -235,7 +235,7 @@ async fn the_unit_file_passes_systemd_analyze_verify() {
         "ExecReload=",
         "StateDirectory=",
         "ConfigurationDirectory=",
-        "DynamicUser=yes",
+        "User=paperboy",
         "ProtectSystem=strict",
         "ProtectHome=",
         "NoNewPrivileges=yes",
