@@ -237,13 +237,8 @@ async fn fetch(config: &Config) -> anyhow::Result<Exit> {
     let mut store = open_store(config, false)?;
     let summary = fetch_sources(&mut store, config, Utc::now()).await?;
     let mut out = std::io::stdout().lock();
-    if !summary.new.is_empty() {
-        let latest = store.latest_seq()?;
-        let first_new = latest - summary.new.len() as i64;
-        for stored in store.papers_in_range(first_new, latest)? {
-            let p = &stored.paper;
-            writeln!(out, "{}  {}  ({} upvotes)", p.arxiv_id, p.title, p.upvotes)?;
-        }
+    for p in &summary.new {
+        writeln!(out, "{}  {}  ({} upvotes)", p.arxiv_id, p.title, p.upvotes)?;
     }
     writeln!(
         out,

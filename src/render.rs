@@ -87,9 +87,12 @@ impl Renderer {
         tera.add_raw_template(SUBJECT, subject)
             .map_err(|e| template_error("mail.subject", &e))?;
         let renderer = Renderer { tera };
-        // Render a sample so that a template using an unknown variable fails at load, in
-        // `check`, rather than at 7 a.m. for every subscriber.
-        renderer.render(&sample_input())?;
+        // Render samples so that a template using an unknown variable fails at load, in
+        // `check`, rather than at 7 a.m. for every subscriber: a full digest, and an empty one
+        // (send_empty) for someone without a name and with no unsubscribe link.
+        for sample in samples() {
+            renderer.render(&sample)?;
+        }
         Ok(renderer)
     }
 
@@ -200,7 +203,7 @@ fn truncate_words(text: &str, max: usize) -> String {
     )
 }
 
-fn sample_input() -> DigestInput<'static> {
+fn samples() -> [DigestInput<'static>; 2] {
     static PAPER: std::sync::LazyLock<Paper> = std::sync::LazyLock::new(|| Paper {
         summary: "A sample abstract.".into(),
         authors: vec!["Ada Lovelace".into()],
@@ -219,13 +222,23 @@ fn sample_input() -> DigestInput<'static> {
                 topics: vec!["sample"],
             }]
         });
-    DigestInput {
-        name: Some("Sample"),
-        email: "sample@example.org",
-        date: NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date"),
-        entries: &ENTRIES,
-        unsubscribe: Some("mailto:unsubscribe@example.org"),
-    }
+    let date = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date");
+    [
+        DigestInput {
+            name: Some("Sample"),
+            email: "sample@example.org",
+            date,
+            entries: &ENTRIES,
+            unsubscribe: Some("mailto:unsubscribe@example.org"),
+        },
+        DigestInput {
+            name: None,
+            email: "sample@example.org",
+            date,
+            entries: &[],
+            unsubscribe: None,
+        },
+    ]
 }
 
 #[cfg(test)]
@@ -303,7 +316,7 @@ mod tests {
             paper: &p,
             topics: vec![],
         }];
-        let rendered = Renderer::new("{{ papers[0].title }}", None)
+        let rendered = Renderer::new("{% for p in papers %}{{ p.title }}{% endfor %}", None)
             .unwrap()
             .render(&DigestInput {
                 name: None,
@@ -342,5 +355,11 @@ mod tests {
         );
         let err = Renderer::new("{{ nosuchvariable }}", None).err().unwrap();
         assert!(err.to_string().contains("nosuchvariable"), "{err}");
+        // A template that only breaks on an empty digest is caught too.
+        let err = Renderer::new("{{ papers[0].title }}", None).err().unwrap();
+        assert!(
+            err.to_string().starts_with("template mail.subject:"),
+            "{err}"
+        );
     }
 }

@@ -72,8 +72,8 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 /// What one fetch of every source brought.
 #[derive(Debug, Default)]
 pub struct FetchSummary {
-    /// arXiv ids first seen in this fetch, in the order the sources listed them.
-    pub new: Vec<String>,
+    /// Papers first seen in this fetch, in the order the sources listed them.
+    pub new: Vec<Paper>,
     /// Known papers whose upvotes and links were refreshed.
     pub updated: usize,
     pub sources: usize,
@@ -110,7 +110,14 @@ pub async fn fetch_into(
                     papers.len(),
                     report.new.len()
                 );
-                summary.new.extend(report.new);
+                let new: std::collections::HashSet<&str> =
+                    report.new.iter().map(String::as_str).collect();
+                summary.new.extend(
+                    papers
+                        .iter()
+                        .filter(|p| new.contains(p.arxiv_id.as_str()))
+                        .cloned(),
+                );
                 summary.updated += report.updated;
             }
             Err(e) => {
