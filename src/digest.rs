@@ -196,7 +196,7 @@ fn compose_one(
                     reason: reason.to_string(),
                 },
             };
-            return Ok::<_, DigestError>((digest, Outcome::Nothing(reason)));
+            return Ok::<_, DigestError>((digest, Err(reason)));
         }
 
         let entries: Vec<DigestEntry<'_>> = chosen
@@ -236,28 +236,17 @@ fn compose_one(
                 papers: entries.iter().map(|e| e.paper.arxiv_id.clone()).collect(),
             },
         };
-        let titles = entries.iter().map(|e| e.paper.title.clone()).collect();
-        // The id is known only once the row is written; it is filled in below.
-        let queued = Outcome::Queued {
-            digest_id: 0,
-            rendered: Box::new(rendered),
-            titles,
-        };
-        Ok((digest, queued))
+        let titles: Vec<String> = entries.iter().map(|e| e.paper.title.clone()).collect();
+        Ok((digest, Ok((rendered, titles))))
     })?;
     Ok(match recorded {
         None => Outcome::AlreadyComposed,
-        Some((
-            id,
-            Outcome::Queued {
-                rendered, titles, ..
-            },
-        )) => Outcome::Queued {
-            digest_id: id,
-            rendered,
+        Some((_, Err(reason))) => Outcome::Nothing(reason),
+        Some((digest_id, Ok((rendered, titles)))) => Outcome::Queued {
+            digest_id,
+            rendered: Box::new(rendered),
             titles,
         },
-        Some((_, outcome)) => outcome,
     })
 }
 

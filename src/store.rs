@@ -9,7 +9,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rusqlite::backup::Backup;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use crate::paper::Paper;
 
@@ -357,18 +357,10 @@ impl Store {
         }
     }
 
-    /// The end of the window that each subscriber's last digest covered, `None` for those
-    /// who never had one.
+    /// The end of the window that the subscriber's last digest covered, `None` for one who
+    /// never had a digest.
     pub fn window_end(&self, subscriber: &str) -> Result<Option<i64>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT max(window_end_seq) FROM digests WHERE subscriber = ?1",
-                [subscriber],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten())
+        Ok(window_end(&self.conn, subscriber)?)
     }
 
     /// Records a digest unless one exists for this subscriber and slot. `compose` runs inside
@@ -592,6 +584,11 @@ fn insert_digest(
     Ok(id)
 }
 
+fn window_end(conn: &Connection, subscriber: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT max(window_end_seq) FROM digests WHERE subscriber = ?1")?
+        .query_row([subscriber], |r| r.get(0))
+}
+
 /// Read access to one subscriber's history inside the transaction that records their digest.
 pub struct DigestGuard<'a> {
     conn: &'a Connection,
@@ -601,10 +598,7 @@ pub struct DigestGuard<'a> {
 impl DigestGuard<'_> {
     /// The end of the window the subscriber's last digest covered.
     pub fn window_end(&self) -> Result<Option<i64>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT max(window_end_seq) FROM digests WHERE subscriber = ?1")?
-            .query_row([self.subscriber], |r| r.get(0))?)
+        Ok(window_end(self.conn, self.subscriber)?)
     }
 
     /// Whether the paper was sent to the subscriber, or waits in their outbox.
