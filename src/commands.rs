@@ -35,6 +35,9 @@ pub struct UsageError(pub String);
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let path = crate::config::resolve_path(cli.config);
     let config = Config::load(&path)?;
+    if !matches!(cli.command, Command::Check { .. }) {
+        config.log_warnings();
+    }
     match cli.command {
         Command::SendNow {
             subscriber,
@@ -202,6 +205,9 @@ async fn preview(config: &Config, email: &str, out: Option<&Path>) -> anyhow::Re
 /// server.
 async fn check(config: &Config, smtp: bool) -> anyhow::Result<Exit> {
     renderer(config)?;
+    for warning in &config.warnings {
+        println!("warning: {warning}");
+    }
     let topics: usize = config.subscribers.iter().map(|s| s.topics.len()).sum();
     println!(
         "{}: OK ({}, {}, templates compiled)",

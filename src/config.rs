@@ -30,6 +30,8 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub sources: SourcesConfig,
     pub subscribers: Vec<Subscriber>,
+    /// Settings that are valid but probably not what was meant, each naming its key.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +275,13 @@ impl Config {
         }
     }
 
+    /// Logs each warning, with the file it is about.
+    pub fn log_warnings(&self) {
+        for warning in &self.warnings {
+            tracing::warn!("{}: {warning}", self.path.display());
+        }
+    }
+
     pub fn subscriber(&self, email: &str) -> Option<&Subscriber> {
         self.subscribers
             .iter()
@@ -423,6 +432,9 @@ fn validate(
         report("digest.max_papers", "0", "must be at least 1".into());
     }
 
+    // Only the arXiv source, still to come, reports categories.
+    let sources_know_categories = false;
+    let mut warnings = Vec::new();
     let mut subscribers = Vec::with_capacity(raw.subscribers.len());
     let mut seen: Vec<String> = Vec::new();
     for (i, sub) in raw.subscribers.into_iter().enumerate() {
@@ -467,10 +479,18 @@ fn validate(
                 );
             }
             match TopicQuery::parse(query) {
-                Ok(parsed) => topics.push(Topic {
-                    name: name.cloned().unwrap_or_else(|| query.clone()),
-                    query: parsed,
-                }),
+                Ok(parsed) => {
+                    if parsed.uses_categories() && !sources_know_categories {
+                        warnings.push(format!(
+                            "{topic_key} {query:?}: category: terms never match, since no \
+                             enabled source reports arXiv categories (Hugging Face does not)"
+                        ));
+                    }
+                    topics.push(Topic {
+                        name: name.cloned().unwrap_or_else(|| query.clone()),
+                        query: parsed,
+                    });
+                }
                 Err(e) => report(&topic_key, query, e.to_string()),
             }
         }
@@ -537,6 +557,7 @@ fn validate(
             huggingface: huggingface?,
         },
         subscribers,
+        warnings,
     })
 }
 

@@ -250,3 +250,24 @@ fn names_with_control_characters_and_missing_template_folders_are_refused() {
         "{found:?}"
     );
 }
+
+#[tokio::test]
+async fn check_warns_that_category_topics_cannot_match_hugging_face_papers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = ['diffusion', 'category:cs.CV']\n"),
+    )
+    .unwrap();
+    let out = paperboy(&path, &["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error");
+    let printed = stdout(&out);
+    assert!(
+        printed.contains(
+            "warning: subscribers[0].topics[1] \"category:cs.CV\": category: terms never match"
+        ),
+        "{printed}"
+    );
+    assert!(!printed.contains("topics[0]"), "{printed}");
+}

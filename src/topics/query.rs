@@ -72,6 +72,20 @@ impl TopicQuery {
         &self.text
     }
 
+    /// Whether the query has a `category:` term: those match only papers whose source
+    /// reports arXiv categories.
+    pub fn uses_categories(&self) -> bool {
+        fn walk(expr: &Expr) -> bool {
+            match expr {
+                Expr::Term(Term::Category { .. } | Term::CategoryPrefix { .. }) => true,
+                Expr::Term(_) => false,
+                Expr::Not(inner) => walk(inner),
+                Expr::And(children) | Expr::Or(children) => children.iter().any(walk),
+            }
+        }
+        walk(&self.expr)
+    }
+
     /// Whether `paper` matches. This tokenises the paper on every call, so it suits one-off
     /// checks (tests, previews); to match many queries against many papers use
     /// [`QuerySet`](super::QuerySet) with a [`PaperIndex`](super::PaperIndex).

@@ -231,3 +231,19 @@ fn query_types_can_be_shared_across_threads() {
     shareable::<Matches>();
     shareable::<PaperSet>();
 }
+
+#[test]
+fn knows_whether_it_needs_categories() {
+    for (query, uses) in [
+        ("category:cs.CL", true),
+        ("diffusion AND NOT category:cs.*", true),
+        ("(a OR (b category:stat.ML))", true),
+        ("diffusion title:cs", false),
+    ] {
+        assert_eq!(
+            TopicQuery::parse(query).unwrap().uses_categories(),
+            uses,
+            "{query}"
+        );
+    }
+}
