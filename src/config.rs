@@ -642,6 +642,17 @@ fn validate_smtp(
         _ => None,
     };
     let security = security?;
+    if security == SmtpSecurity::None
+        && credentials.is_some()
+        && let Some(host) = &host
+        && !is_loopback(host)
+    {
+        report(
+            "smtp.security",
+            "none",
+            format!("would send the password to {host} unencrypted; use \"starttls\" or \"tls\""),
+        );
+    }
     let port = raw.port.unwrap_or(match security {
         SmtpSecurity::StartTls => 587,
         SmtpSecurity::Tls => 465,
@@ -655,6 +666,15 @@ fn validate_smtp(
         max_connections: raw.max_connections,
         timeout: timeout?,
     })
+}
+
+/// A host on this machine, where an unencrypted login crosses no network.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn validate_huggingface(

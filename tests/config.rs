@@ -271,3 +271,23 @@ async fn check_warns_that_category_topics_cannot_match_hugging_face_papers() {
     );
     assert!(!printed.contains("topics[0]"), "{printed}");
 }
+
+#[test]
+fn a_password_is_never_sent_unencrypted_beyond_this_machine() {
+    let smtp = |host: &str| {
+        format!(
+            "{MINIMAL}\n[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"{host}\"\nsecurity = \"none\"\nusername = \"u\"\npassword = \"p\"\n"
+        )
+    };
+    let found = problems(&smtp("mail.example.org"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "smtp.security \"none\": would send the password to mail.example.org unencrypted"
+        ),
+        "{found:?}"
+    );
+    for local in ["127.0.0.1", "localhost", "::1"] {
+        assert!(load(&smtp(local), &[]).1.is_ok(), "{local}");
+    }
+}

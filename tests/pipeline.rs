@@ -447,3 +447,33 @@ async fn the_source_asks_for_each_day_of_the_window_and_pages_through_long_lists
         .unwrap();
     assert!(agent.starts_with("paperboy/"), "{agent}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_systemd_log_lines_carry_no_timestamp() {
+    let env = TestEnv::new("").await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    command
+        .arg("--config")
+        .arg(&env.config)
+        .arg("fetch")
+        .env("RUST_LOG", "info")
+        .env("JOURNAL_STREAM", "8:12345");
+    let journal = command.output().await.unwrap();
+    let line = stderr(&journal)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.starts_with(" INFO") || line.starts_with("INFO"),
+        "{line:?}"
+    );
+
+    let plain = env.run(&["fetch"]).await;
+    let line = stderr(&plain)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.starts_with("20"), "a timestamp first: {line:?}");
+}

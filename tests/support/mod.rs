@@ -110,7 +110,7 @@ pub async fn paperboy(config: &Path, args: &[&str]) -> Output {
             command.env_remove(key);
         }
     }
-    command.env("RUST_LOG", "info");
+    command.env("RUST_LOG", "info").env_remove("JOURNAL_STREAM");
     let output = command.output().await.expect("run paperboy");
     eprintln!(
         "$ paperboy {}\n--- stdout\n{}--- stderr\n{}",
