@@ -5,6 +5,7 @@
 //! record the highest `seq` they covered, so the next window starts exactly after it whatever
 //! the wall clock does.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -404,10 +405,15 @@ impl Store {
                 message: r.get(4)?,
             })
         })?;
+        let only: Option<HashSet<&str>> =
+            subscribers.map(|list| list.iter().map(String::as_str).collect());
         let mut pending = Vec::new();
         for item in items {
             let item = item?;
-            if subscribers.is_none_or(|only| only.contains(&item.subscriber)) {
+            if only
+                .as_ref()
+                .is_none_or(|only| only.contains(item.subscriber.as_str()))
+            {
                 pending.push(item);
             }
         }
@@ -450,13 +456,16 @@ impl Store {
         subscribers: &[String],
         now: DateTime<Utc>,
     ) -> Result<usize> {
+        let subscribers: HashSet<&str> = subscribers.iter().map(String::as_str).collect();
         self.write(|conn| {
             let mut stmt =
                 conn.prepare("SELECT id, subscriber FROM digests WHERE status = 'pending'")?;
             let orphans: Vec<i64> = stmt
                 .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
                 .filter_map(|row| match row {
-                    Ok((id, subscriber)) if !subscribers.contains(&subscriber) => Some(Ok(id)),
+                    Ok((id, subscriber)) if !subscribers.contains(subscriber.as_str()) => {
+                        Some(Ok(id))
+                    }
                     Ok(_) => None,
                     Err(e) => Some(Err(e)),
                 })
