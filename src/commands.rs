@@ -111,7 +111,7 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
         .iter()
         .map(digest::subscriber_key)
         .collect();
-    let removed = store.fail_unsubscribed(&everyone, Utc::now())?;
+    let removed = store.fail_unsubscribed(&everyone, slot, Utc::now())?;
     if removed > 0 {
         writeln!(
             out,

@@ -36,6 +36,7 @@ struct Loaded {
     config: Config,
     renderer: Renderer,
     mailer: Mailer,
+    loaded_at: DateTime<Utc>,
 }
 
 impl Loaded {
@@ -48,6 +49,7 @@ impl Loaded {
             config,
             renderer,
             mailer,
+            loaded_at: Utc::now(),
         })
     }
 
@@ -62,11 +64,29 @@ impl Loaded {
 }
 
 /// What fires: the fetch, or the digests of the subscribers who share a schedule and zone
-/// (one job serves them all).
+/// (one job serves them all). The schedule is part of the job, so a reload that changes it
+/// makes a new job.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Job {
+struct Job {
+    kind: JobKind,
+    schedule: String,
+    timezone: Tz,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum JobKind {
     Fetch,
-    Digest { schedule: String, timezone: Tz },
+    Digest,
+}
+
+impl Job {
+    fn fetch(config: &Config) -> Job {
+        Job {
+            kind: JobKind::Fetch,
+            schedule: config.schedule.fetch.text.clone(),
+            timezone: config.schedule.timezone,
+        }
+    }
 }
 
 /// A job's next run: the slot it is for, and when to run it (later than the slot when a
@@ -94,10 +114,11 @@ impl Plan {
     fn new(config: &Config, now: DateTime<Utc>, catch_up: bool) -> Plan {
         let mut next = HashMap::new();
         if let Some(at) = next_fire(&config.schedule.fetch, config.schedule.timezone, now) {
-            next.insert(Job::Fetch, Fire::at(at));
+            next.insert(Job::fetch(config), Fire::at(at));
         }
         for subscriber in &config.subscribers {
-            let job = Job::Digest {
+            let job = Job {
+                kind: JobKind::Digest,
                 schedule: subscriber.schedule.text.clone(),
                 timezone: subscriber.timezone,
             };
@@ -129,41 +150,61 @@ impl Plan {
         self.next
             .iter()
             // On a tie the fetch goes first, so the digests see its papers.
-            .min_by_key(|(job, fire)| (fire.run_at, **job != Job::Fetch))
+            .min_by_key(|(job, fire)| (fire.run_at, job.kind != JobKind::Fetch))
             .map(|(job, fire)| (job.clone(), *fire))
     }
 
-    /// Schedules what follows a run of `job` for `fire`.
-    fn finished(&mut self, job: &Job, fire: Fire, succeeded: bool, config: &Config) {
+    /// Schedules what follows a run of `job` for `fire`, finished at `now`: the next fire; or
+    /// the same slot a minute later if a digest run failed (unless the next fire comes
+    /// first); or, if the run overran fires, one run at once for the newest of them.
+    fn finished(
+        &mut self,
+        job: &Job,
+        fire: Fire,
+        succeeded: bool,
+        config: &Config,
+        now: DateTime<Utc>,
+    ) {
         let following = schedule_of(job, config).and_then(|(cron, tz)| {
-            // Never schedule into the past: after a long run, the next fire from now.
-            next_fire(cron, tz, fire.slot.max(Utc::now()))
+            let following = next_fire(cron, tz, fire.slot)?;
+            Some((cron, tz, following))
         });
-        let retry_at = Utc::now() + RETRY_FAILED_RUN;
-        let next = match following {
-            Some(at) if !succeeded && matches!(job, Job::Digest { .. }) && retry_at < at => {
-                Some(Fire {
-                    slot: fire.slot,
-                    run_at: retry_at,
-                })
+        let Some((cron, tz, following)) = following else {
+            self.next.remove(job);
+            return;
+        };
+        let retry_at = now + RETRY_FAILED_RUN;
+        let next = if !succeeded && job.kind == JobKind::Digest && retry_at < following {
+            Fire {
+                slot: fire.slot,
+                run_at: retry_at,
             }
-            Some(at) => Some(Fire::at(at)),
-            None => None,
+        } else if following > now {
+            Fire::at(following)
+        } else {
+            let newest = previous_fire(cron, tz, now, CATCH_UP).unwrap_or(following);
+            tracing::warn!(
+                ?job,
+                "the run for {} overran the fires up to {newest}; running once for that one now",
+                fire.slot
+            );
+            Fire {
+                slot: newest,
+                run_at: now,
+            }
         };
-        match next {
-            Some(fire) => self.next.insert(job.clone(), fire),
-            None => self.next.remove(job),
-        };
+        self.next.insert(job.clone(), next);
     }
 }
 
+/// The schedule a job runs on, from the config it belongs to.
 fn schedule_of<'c>(job: &Job, config: &'c Config) -> Option<(&'c CronSchedule, Tz)> {
-    match job {
-        Job::Fetch => Some((&config.schedule.fetch, config.schedule.timezone)),
-        Job::Digest { schedule, timezone } => config
+    match job.kind {
+        JobKind::Fetch => Some((&config.schedule.fetch, config.schedule.timezone)),
+        JobKind::Digest => config
             .subscribers
             .iter()
-            .find(|s| s.schedule.text == *schedule && s.timezone == *timezone)
+            .find(|s| s.schedule.text == job.schedule && s.timezone == job.timezone)
             .map(|s| (&s.schedule, s.timezone)),
     }
 }
@@ -189,7 +230,8 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
     let first = plan
         .earliest()
         .map_or(Utc::now(), |(_, fire)| fire.run_at.min(Utc::now()));
-    plan.next.insert(Job::Fetch, Fire::at(first));
+    plan.next
+        .insert(Job::fetch(&loaded.config), Fire::at(first));
     let mut last_fetch: Option<DateTime<Utc>> = None;
     tracing::info!(
         config = %config_path.display(),
@@ -227,14 +269,15 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
                     }
                 };
                 let Some(result) = result else {
+                    // Sends cut off by the deadline keep their claims: the server may have
+                    // taken them, so they are not offered again until the claims run out.
                     finish_work(work, &stop_handle, &notify).await;
-                    release_claims(&mut store);
                     return Ok(Exit::Success);
                 };
                 if let Err(e) = &result {
                     tracing::error!("{job:?} for {}: {e:#}", fire.slot);
                 }
-                plan.finished(&job, fire, result.is_ok(), &loaded.config);
+                plan.finished(&job, fire, result.is_ok(), &loaded.config, Utc::now());
             }
             _ = hangup.recv() => reload(&config_path, &mut loaded, &mut plan, &notify),
             _ = watchdog.tick() => notify.send("WATCHDOG=1"),
@@ -259,13 +302,6 @@ async fn finish_work(
         tracing::warn!("stopped before every digest was sent; the rest stay pending in the outbox");
     }
     tracing::info!("stopped");
-}
-
-/// Claims of sends cut short by the stop go back, so the next run need not wait them out.
-fn release_claims(store: &mut Store) {
-    if let Err(e) = store.release_claims() {
-        tracing::warn!("cannot release outbox claims; they run out by themselves: {e}");
-    }
 }
 
 fn reload(path: &Path, loaded: &mut Loaded, plan: &mut Plan, notify: &Notifier) {
@@ -304,12 +340,13 @@ async fn run_job(
 ) -> anyhow::Result<()> {
     let config = &loaded.config;
     let sources = source::from_config(&config.sources);
-    match job {
-        Job::Fetch => {
+    let unrecorded = match job.kind {
+        JobKind::Fetch => {
             source::fetch_into(store, &sources, http, Utc::now()).await?;
             *last_fetch = Some(Utc::now());
+            false
         }
-        Job::Digest { schedule, timezone } => {
+        JobKind::Digest => {
             // Papers are refreshed first when a fetch was due since the last one.
             let stale = last_fetch.is_none_or(|at| {
                 next_fire(&config.schedule.fetch, config.schedule.timezone, at)
@@ -322,7 +359,7 @@ async fn run_job(
             let group: Vec<_> = config
                 .subscribers
                 .iter()
-                .filter(|s| s.schedule.text == *schedule && s.timezone == *timezone)
+                .filter(|s| s.schedule.text == job.schedule && s.timezone == job.timezone)
                 .collect();
             let composed =
                 digest::compose_all(store, config, &loaded.renderer, &group, slot, stop).await?;
@@ -331,17 +368,26 @@ async fn run_job(
                 .filter(|(_, o)| matches!(o, Ok(Outcome::Queued { .. })))
                 .count();
             tracing::info!(slot = %slot, subscribers = group.len(), queued, "digests composed");
+            composed
+                .iter()
+                .any(|(_, o)| matches!(o, Err(digest::DigestError::Store(_))))
         }
-    }
+    };
     // Every run also drains the outbox, so a digest left pending by an outage goes out at
     // the next fetch rather than the next day's digest.
-    deliver_outbox(loaded, store, stop).await
+    deliver_outbox(loaded, store, stop).await?;
+    // A database error (say, locked too long) fails the run so that the slot is retried;
+    // the subscribers already composed then come back as composed before.
+    if unrecorded {
+        anyhow::bail!("some digests of this slot could not be recorded");
+    }
+    Ok(())
 }
 
 async fn deliver_outbox(loaded: &Loaded, store: &mut Store, stop: &Stop) -> anyhow::Result<()> {
     let config = &loaded.config;
     let subscribers = loaded.subscriber_keys();
-    let removed = store.fail_unsubscribed(&subscribers, Utc::now())?;
+    let removed = store.fail_unsubscribed(&subscribers, loaded.loaded_at, Utc::now())?;
     if removed > 0 {
         tracing::info!("{removed} pending digest(s) of removed subscribers left the outbox");
     }
@@ -369,7 +415,7 @@ fn status_line(plan: &Plan, store: &Store) -> String {
     let next = plan
         .next
         .iter()
-        .filter(|(job, _)| matches!(job, Job::Digest { .. }))
+        .filter(|(job, _)| job.kind == JobKind::Digest)
         .map(|(_, fire)| fire.run_at)
         .min();
     let pending = store
@@ -488,11 +534,21 @@ mod tests {
     use chrono::TimeZone;
 
     fn config(subscribers: &str) -> Config {
+        load(&format!(
+            "[schedule]\ndigest = \"0 0 7 * * *\"\n{subscribers}"
+        ))
+    }
+
+    fn config_with_digest(cron: &str) -> Config {
+        load(&format!(
+            "[schedule]\ndigest = \"{cron}\"\n[[subscribers]]\nemail = \"a@example.org\"\n"
+        ))
+    }
+
+    fn load(rest: &str) -> Config {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("paperboy.toml");
-        let text = format!(
-            "[mail]\nfrom = \"p@example.org\"\n[schedule]\nfetch = \"0 0 * * * *\"\ndigest = \"0 0 7 * * *\"\n{subscribers}"
-        );
+        let text = format!("[mail]\nfrom = \"p@example.org\"\n{rest}");
         std::fs::write(&path, text).unwrap();
         Config::load_with_env(&path, std::iter::empty()).unwrap()
     }
@@ -501,7 +557,7 @@ mod tests {
         let mut times: Vec<_> = plan
             .next
             .iter()
-            .filter(|(job, _)| **job != Job::Fetch)
+            .filter(|(job, _)| job.kind == JobKind::Digest)
             .map(|(_, fire)| fire.run_at)
             .collect();
         times.sort();
@@ -554,7 +610,7 @@ mod tests {
         let job = plan
             .next
             .keys()
-            .find(|j| **j != Job::Fetch)
+            .find(|j| j.kind == JobKind::Digest)
             .unwrap()
             .clone();
         assert_eq!(plan.next[&job], Fire::at(seven));
@@ -565,13 +621,39 @@ mod tests {
         reloaded.keep_from(&plan);
         assert_eq!(reloaded.next[&job], Fire::at(seven));
 
-        // A failed run is retried for the same slot; a good one moves to the next day.
-        plan.finished(&job, Fire::at(seven), false, &config);
+        // A failed run is retried a minute later for the same slot; a good one moves on to
+        // the next day's.
+        let ran = seven + Duration::seconds(30);
+        plan.finished(&job, Fire::at(seven), false, &config, ran);
         let retry = plan.next[&job];
-        assert_eq!(retry.slot, seven);
-        assert!(retry.run_at > Utc::now());
-        plan.finished(&job, retry, true, &config);
-        assert!(plan.next[&job].slot > Utc::now());
+        assert_eq!(
+            retry,
+            Fire {
+                slot: seven,
+                run_at: ran + RETRY_FAILED_RUN
+            }
+        );
+        plan.finished(&job, retry, true, &config, retry.run_at);
+        assert_eq!(plan.next[&job], Fire::at(seven + Duration::days(1)));
+
+        // A run that overran the next fires runs once, now, for the newest of them.
+        let hourly = config_with_digest("0 0 * * * *");
+        let mut plan = Plan::new(&hourly, seven - Duration::minutes(1), false);
+        let job = plan
+            .next
+            .keys()
+            .find(|j| j.kind == JobKind::Digest)
+            .unwrap()
+            .clone();
+        let late = seven + Duration::minutes(150);
+        plan.finished(&job, Fire::at(seven), true, &hourly, late);
+        assert_eq!(
+            plan.next[&job],
+            Fire {
+                slot: seven + Duration::hours(2),
+                run_at: late
+            }
+        );
     }
 
     #[test]

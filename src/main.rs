@@ -22,7 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Failure as u8);
         }
     };
-    let exit = match runtime.block_on(commands::run(cli)) {
+    let result = runtime.block_on(commands::run(cli));
+    // Blocking tasks (a DNS lookup of a send cut off at stop) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    let exit = match result {
         Ok(exit) => exit,
         Err(error) => {
             eprintln!("paperboy: {error:#}");

@@ -15,21 +15,31 @@ pub fn next_fire(schedule: &CronSchedule, tz: Tz, after: DateTime<Utc>) -> Optio
     let mut from = after.with_timezone(&tz);
     // croner searches local wall-clock time and maps a time that occurs twice (the hour
     // repeated when clocks fall back) to its first instance, which can lie before `after`.
-    // Then the second instance is the answer, or the search goes on past that wall time.
+    // Then, as cron does, a schedule over several hours fires again in the repeated hour
+    // (its second instance), and one at a fixed hour does not: it fired on the first pass.
     // Bounded: one step per fire inside the repeated hour (3,600 for a per-second cron).
+    let repeats_in_second_pass = !fixed_hour(schedule);
     for _ in 0..4_000 {
         let fire = schedule.cron.find_next_occurrence(&from, false).ok()?;
         if fire.with_timezone(&Utc) > after {
             return Some(fire.with_timezone(&Utc));
         }
-        let wall = fire.naive_local();
-        let second = tz.from_local_datetime(&wall).latest()?;
-        if second.with_timezone(&Utc) > after {
+        let second = tz.from_local_datetime(&fire.naive_local()).latest()?;
+        if repeats_in_second_pass && second.with_timezone(&Utc) > after {
             return Some(second.with_timezone(&Utc));
         }
         from = second;
     }
     None
+}
+
+/// Whether the hour field names one hour (`7`), not several (`*`, `*/2`, `8-18`, `7,19`).
+fn fixed_hour(schedule: &CronSchedule) -> bool {
+    schedule
+        .text
+        .split_whitespace()
+        .nth(2)
+        .is_some_and(|hour| hour.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The last fire at or before `now`, looking back at most `within`.
@@ -132,6 +142,22 @@ mod tests {
             assert!(next > at, "{next} after {at}");
             at = next;
         }
+    }
+
+    #[test]
+    fn a_fixed_hour_in_the_repeated_hour_fires_once() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let at_230 = cron("0 30 2 * * *");
+        // 02:30 comes twice on 2026-10-25: 00:30Z (CEST) and 01:30Z (CET).
+        let fire = next_fire(&at_230, berlin, utc("2026-10-25T00:00:00Z")).unwrap();
+        assert_eq!(fire, utc("2026-10-25T00:30:00Z"));
+        // Asked again from inside the second pass (a restart at 01:05Z), it does not fire
+        // the second 02:30: the next one is the day after.
+        let restart = utc("2026-10-25T01:05:00Z");
+        assert_eq!(
+            next_fire(&at_230, berlin, restart),
+            Some(utc("2026-10-26T01:30:00Z"))
+        );
     }
 
     #[test]

@@ -421,47 +421,41 @@ impl Store {
     }
 
     /// Claims a pending digest for sending until `until`. False when it is no longer pending
-    /// or another sender holds an unexpired claim.
+    /// or another sender holds an unexpired claim (this process's own claims it may renew).
     pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool> {
         let owner = self.owner.clone();
         self.write(|conn| {
             let changed = conn.execute(
                 "UPDATE digests SET claimed_until = ?3, claimed_by = ?4
                  WHERE id = ?1 AND status = 'pending'
-                   AND (claimed_until IS NULL OR claimed_until < ?2)",
+                   AND (claimed_until IS NULL OR claimed_until < ?2 OR claimed_by = ?4)",
                 params![id, time_key(now), time_key(until), owner],
             )?;
             Ok(changed == 1)
         })
     }
 
-    /// Gives back the claims this process still holds (on a stop before their sends ended),
-    /// so the next run need not wait for them to run out.
-    pub fn release_claims(&mut self) -> Result<()> {
-        let owner = self.owner.clone();
-        self.write(|conn| {
-            conn.execute(
-                "UPDATE digests SET claimed_until = NULL, claimed_by = NULL
-                 WHERE claimed_by = ?1 AND status = 'pending'",
-                [owner],
-            )?;
-            Ok(())
-        })
-    }
-
     /// Takes out of the outbox the pending digests of anyone not in `subscribers` (removed
     /// from the config since): they are marked failed rather than sent to someone who left.
+    /// Only digests composed before `config_loaded_at` and not being sent count: a process
+    /// with an older config must not fail the digest of a subscriber added since.
     pub fn fail_unsubscribed(
         &mut self,
         subscribers: &[String],
+        config_loaded_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
         let subscribers: HashSet<&str> = subscribers.iter().map(String::as_str).collect();
         self.write(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT id, subscriber FROM digests WHERE status = 'pending'")?;
+            let mut stmt = conn.prepare(
+                "SELECT id, subscriber FROM digests
+                 WHERE status = 'pending' AND composed_at < ?1
+                   AND (claimed_until IS NULL OR claimed_until < ?2)",
+            )?;
             let orphans: Vec<i64> = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .query_map(params![time_key(config_loaded_at), time_key(now)], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?
                 .filter_map(|row| match row {
                     Ok((id, subscriber)) if !subscribers.contains(subscriber.as_str()) => {
                         Some(Ok(id))
@@ -493,7 +487,8 @@ impl Store {
         )?)
     }
 
-    /// Marks a digest delivered; its papers count as sent to its subscriber from now on.
+    /// Marks a digest delivered, whoever holds its claim: the mail is out. Its papers count as
+    /// sent to its subscriber from now on.
     pub fn mark_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.write(|conn| {
             conn.execute(
@@ -506,7 +501,9 @@ impl Store {
         })
     }
 
-    /// Records a failed attempt. A permanent failure takes the digest out of the outbox.
+    /// Records a failed attempt, if this process still holds the digest's claim (otherwise
+    /// another sender has taken it over and its result counts). A permanent failure takes the
+    /// digest out of the outbox.
     pub fn mark_attempt_failed(
         &mut self,
         id: i64,
@@ -515,12 +512,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let status = if permanent { "failed" } else { "pending" };
+        let owner = self.owner.clone();
         self.write(|conn| {
             conn.execute(
                 "UPDATE digests SET status = ?2, attempts = attempts + 1, last_error = ?3,
                     last_attempt_at = ?4, claimed_until = NULL, claimed_by = NULL
-                 WHERE id = ?1 AND status = 'pending'",
-                params![id, status, error, time_key(now)],
+                 WHERE id = ?1 AND status = 'pending' AND claimed_by = ?5",
+                params![id, status, error, time_key(now), owner],
             )?;
             Ok(())
         })
@@ -731,17 +729,10 @@ mod tests {
         };
         let (id, ()) = record(&mut store).unwrap();
         assert!(record(&mut store).is_none(), "the same slot twice");
-        let later = now + chrono::Duration::minutes(10);
-        assert!(store.claim(id, now, later).unwrap());
-        assert!(
-            !store.claim(id, now, later).unwrap(),
-            "claimed by another sender"
-        );
         assert!(
             store
-                .claim(id, later + chrono::Duration::seconds(1), later)
-                .unwrap(),
-            "the claim ran out"
+                .claim(id, now, now + chrono::Duration::minutes(5))
+                .unwrap()
         );
         assert_eq!(store.outbox_counts().unwrap(), (1, 0));
         assert_eq!(store.window_end("a@example.org").unwrap(), Some(1));
@@ -769,42 +760,83 @@ mod tests {
         assert_eq!(sent, 1);
     }
 
+    /// Puts a message for `who` in the outbox, composed at `now`.
+    fn queue(store: &mut Store, who: &str, now: DateTime<Utc>) -> i64 {
+        let digest = NewDigest {
+            window_end_seq: 0,
+            composed_at: now,
+            content: DigestContent::Message {
+                message_id: format!("<{who}>"),
+                message: b"m".to_vec(),
+                papers: vec![],
+            },
+        };
+        let recorded = store.record_digest(who, now, |_| Ok::<_, StoreError>((digest, ())));
+        recorded.unwrap().unwrap().0
+    }
+
+    #[test]
+    fn a_claim_keeps_other_senders_off_until_it_runs_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut a = Store::open(&path).unwrap();
+        let mut b = Store::open(&path).unwrap();
+        b.owner = "another process".into();
+        let now = Utc::now();
+        let id = queue(&mut a, "x@example.org", now);
+        let until = now + chrono::Duration::minutes(5);
+        assert!(a.claim(id, now, until).unwrap());
+        assert!(
+            a.claim(id, now, until).unwrap(),
+            "its own claim it may renew"
+        );
+        assert!(
+            !b.claim(id, now, until).unwrap(),
+            "claimed by another sender"
+        );
+        let expired = until + chrono::Duration::seconds(1);
+        assert!(
+            b.claim(id, expired, expired + chrono::Duration::minutes(5))
+                .unwrap()
+        );
+        // The first sender's late failure does not count: the new holder's result does.
+        a.mark_attempt_failed(id, "451 late", false, expired)
+            .unwrap();
+        assert_eq!(a.pending(None).unwrap()[0].attempts, 0);
+        b.mark_attempt_failed(id, "451 busy", false, expired)
+            .unwrap();
+        assert_eq!(a.pending(None).unwrap()[0].attempts, 1);
+        // A mail that went out is recorded whoever holds the claim.
+        b.claim(id, expired, expired + chrono::Duration::minutes(5))
+            .unwrap();
+        a.mark_sent(id, expired).unwrap();
+        assert!(b.pending(None).unwrap().is_empty());
+    }
+
     #[test]
     fn pending_digests_of_removed_subscribers_leave_the_outbox() {
         let mut store = Store::open_in_memory().unwrap();
-        let now = Utc::now();
-        for who in ["a@example.org", "b@example.org"] {
-            store
-                .record_digest(who, now, |_| {
-                    Ok::<_, StoreError>((
-                        NewDigest {
-                            window_end_seq: 0,
-                            composed_at: now,
-                            content: DigestContent::Message {
-                                message_id: format!("<{who}>"),
-                                message: b"m".to_vec(),
-                                papers: vec![],
-                            },
-                        },
-                        (),
-                    ))
-                })
-                .unwrap();
-        }
-        assert_eq!(
-            store
-                .fail_unsubscribed(&["a@example.org".into()], now)
-                .unwrap(),
-            1
-        );
-        let pending: Vec<_> = store
+        let before = Utc::now();
+        let now = before + chrono::Duration::seconds(1);
+        queue(&mut store, "a@example.org", before);
+        queue(&mut store, "b@example.org", before);
+        let claimed = queue(&mut store, "c@example.org", before);
+        store
+            .claim(claimed, now, now + chrono::Duration::minutes(5))
+            .unwrap();
+        // Composed after the config was loaded: a subscriber that config does not know yet.
+        queue(&mut store, "d@example.org", now);
+        let only_a = ["a@example.org".to_string()];
+        assert_eq!(store.fail_unsubscribed(&only_a, now, now).unwrap(), 1);
+        let mut pending: Vec<_> = store
             .pending(None)
             .unwrap()
             .into_iter()
             .map(|p| p.subscriber)
             .collect();
-        assert_eq!(pending, ["a@example.org"]);
-        assert_eq!(store.outbox_counts().unwrap(), (1, 1));
+        pending.sort();
+        assert_eq!(pending, ["a@example.org", "c@example.org", "d@example.org"]);
+        assert_eq!(store.outbox_counts().unwrap(), (3, 1));
     }
 
     #[test]

@@ -17,8 +17,8 @@ use crate::store::{OutboxItem, Store, StoreError};
 pub use file::FileTransport;
 pub use smtp::SmtpTransport;
 
-/// How long a sender holds a batch it is sending; longer than one batch can take (one SMTP
-/// timeout per message at most), so a claim only runs out when its holder died.
+/// How long a sender holds a batch it is sending: twice the longest a send may take (see
+/// `Mailer::send_budget`), so a claim only runs out when its holder died.
 const CLAIM: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Why one message was not delivered.
@@ -51,6 +51,17 @@ impl Mailer {
             Mailer::File(file) => file.send(item).await,
             Mailer::Smtp(smtp) => smtp.send(envelope, &item.message).await,
         }
+    }
+
+    /// How long one send may take in all, well under [`CLAIM`] so a batch never outlives its
+    /// claims.
+    fn send_budget(&self) -> Duration {
+        let budget = match self {
+            Mailer::File(_) => Duration::from_secs(30),
+            // Connect, greeting, TLS, login, envelope, data: a few round trips of the timeout.
+            Mailer::Smtp(smtp) => smtp.timeout().saturating_mul(3),
+        };
+        budget.min(CLAIM.to_std().unwrap_or_default() / 2)
     }
 
     /// How many messages may be in flight at once.
@@ -123,41 +134,71 @@ pub async fn deliver_pending(
             if batch.is_empty() {
                 break;
             }
+            let budget = mailer.send_budget();
             let mut results = futures_util::stream::iter(batch)
                 .map(|item| async move {
-                    let result = match envelope(from, &item.subscriber) {
-                        Ok(envelope) => mailer.send(&envelope, &item).await,
-                        Err(e) => Err(e),
+                    let send = async {
+                        let envelope = envelope(from, &item.subscriber)?;
+                        mailer.send(&envelope, &item).await
                     };
+                    // lettre bounds only the connect; a server that stops answering mid-
+                    // session must not hold the batch (and its claims) forever.
+                    let result = tokio::time::timeout(budget, send).await.unwrap_or_else(|_| {
+                        Err(SendError::Transient(format!(
+                            "no answer within {budget:?}; the server may or may not have taken it"
+                        )))
+                    });
                     (item, result)
                 })
                 .buffer_unordered(mailer.concurrency());
-            // Record each result as it comes, so a crash mid-batch cannot send one twice.
+            // Record each result as it comes, so a crash mid-batch cannot send one twice. A
+            // failed write does not stop the rest of the batch being recorded.
+            let mut first_error = None;
             while let Some((item, result)) = results.next().await {
-                let now = Utc::now();
-                match result {
-                    Ok(()) => {
-                        store.mark_sent(item.id, now)?;
-                        tracing::info!(subscriber = %item.subscriber, digest = item.id, "digest sent");
-                        report.sent += 1;
-                    }
-                    Err(SendError::Permanent(e)) => {
-                        store.mark_attempt_failed(item.id, &e, true, now)?;
-                        tracing::error!(subscriber = %item.subscriber, digest = item.id, "digest failed: {e}");
-                        report.failed += 1;
-                    }
-                    Err(SendError::Transient(e)) => {
-                        store.mark_attempt_failed(item.id, &e, false, now)?;
-                        tracing::warn!(subscriber = %item.subscriber, digest = item.id, "digest not sent yet: {e}");
-                        retry.push(item);
-                    }
+                let recorded = record(store, &item, result, &mut report, &mut retry);
+                if let Err(e) = recorded {
+                    tracing::error!(subscriber = %item.subscriber, digest = item.id, "cannot record the result: {e}");
+                    first_error.get_or_insert(e);
                 }
+            }
+            if let Some(e) = first_error {
+                return Err(e);
             }
         }
         queue = retry;
     }
     report.pending = queue.len() + report.claimed_elsewhere;
     Ok(report)
+}
+
+/// Writes one send's result to the outbox and the report.
+fn record(
+    store: &mut Store,
+    item: &OutboxItem,
+    result: Result<(), SendError>,
+    report: &mut DeliveryReport,
+    retry: &mut Vec<OutboxItem>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let (subscriber, digest) = (&item.subscriber, item.id);
+    match result {
+        Ok(()) => {
+            store.mark_sent(item.id, now)?;
+            tracing::info!(%subscriber, digest, "digest sent");
+            report.sent += 1;
+        }
+        Err(SendError::Permanent(e)) => {
+            store.mark_attempt_failed(item.id, &e, true, now)?;
+            tracing::error!(%subscriber, digest, "digest failed: {e}");
+            report.failed += 1;
+        }
+        Err(SendError::Transient(e)) => {
+            store.mark_attempt_failed(item.id, &e, false, now)?;
+            tracing::warn!(%subscriber, digest, "digest not sent yet: {e}");
+            retry.push(item.clone());
+        }
+    }
+    Ok(())
 }
 
 fn envelope(from: &lettre::Address, to: &str) -> Result<Envelope, SendError> {

@@ -12,6 +12,7 @@ use crate::config::{SmtpConfig, SmtpSecurity};
 pub struct SmtpTransport {
     inner: AsyncSmtpTransport<Tokio1Executor>,
     max_connections: usize,
+    timeout: std::time::Duration,
 }
 
 impl SmtpTransport {
@@ -40,6 +41,7 @@ impl SmtpTransport {
         Ok(SmtpTransport {
             inner: builder.build(),
             max_connections: config.max_connections as usize,
+            timeout: config.timeout,
         })
     }
 
@@ -53,17 +55,24 @@ impl SmtpTransport {
 
     /// Connects, says hello and logs in if configured: what `check --smtp` verifies.
     pub async fn test_connection(&self) -> Result<(), SendError> {
-        match self.inner.test_connection().await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SendError::Transient(
+        let budget = self.timeout.saturating_mul(3);
+        match tokio::time::timeout(budget, self.inner.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(SendError::Transient(
                 "the server did not answer NOOP".into(),
             )),
-            Err(e) => Err(classify(e)),
+            Ok(Err(e)) => Err(classify(e)),
+            Err(_) => Err(SendError::Transient(format!("no answer within {budget:?}"))),
         }
     }
 
     pub fn max_connections(&self) -> usize {
         self.max_connections
+    }
+
+    /// The configured timeout for one step of the conversation.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 }
 
