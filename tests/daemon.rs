@@ -191,7 +191,9 @@ async fn send_now_beside_a_running_daemon_sends_nobody_a_digest_twice() {
         .map(|name| subscriber(&format!("{name}@example.org"), "[]"))
         .collect();
     let env = TestEnv::new(&format!("{SCHEDULE}{everyone}")).await;
-    // The SMTP server is slow to accept, so that the two processes overlap while sending.
+    // The SMTP server is slow to answer and defers the first two, so that the processes
+    // overlap while composing and sending.
+    env.smtp.delay_data_reply(Duration::from_millis(300));
     env.smtp
         .reply_to_next_data(&["451 4.3.0 try again", "451 4.3.0 try again"]);
     let mut daemon = start_daemon(&env, None);
@@ -201,7 +203,7 @@ async fn send_now_beside_a_running_daemon_sends_nobody_a_digest_twice() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     signal(daemon.id().unwrap(), "TERM");
-    daemon.wait().await.unwrap();
+    assert_eq!(daemon.wait().await.unwrap().code(), Some(0));
 
     let mails = env.mails();
     for name in ["alice", "bob", "carol", "dave", "erin"] {
@@ -214,6 +216,43 @@ async fn send_now_beside_a_running_daemon_sends_nobody_a_digest_twice() {
             stdout(&b)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_stalled_send_exits_0_within_10_seconds_and_loses_nothing() {
+    let env = TestEnv::new(&format!(
+        "{SCHEDULE}{}",
+        subscriber("alice@example.org", "[]")
+    ))
+    .await;
+    // The server takes the message and then thinks for a minute before answering.
+    env.smtp.delay_data_reply(Duration::from_secs(60));
+    let mut daemon = start_daemon(&env, None);
+    let start = Instant::now();
+    while env.smtp.data_attempts() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(15), "no send started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal(daemon.id().unwrap(), "TERM");
+    let stopping = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
+        .await
+        .expect("exits within 10 s of SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+
+    // The digest is neither sent nor failed: it waits in the outbox, and since the server may
+    // have taken it, it is not offered again at once.
+    let status = stdout(&env.run(&["status"]).await);
+    assert!(status.contains("1 pending, 0 failed"), "{status}");
+    let again = env.run(&["send-now"]).await;
+    assert!(
+        stdout(&again).contains("1 of the pending are being sent by another paperboy process"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(env.smtp.data_attempts(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

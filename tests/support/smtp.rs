@@ -22,6 +22,8 @@ struct State {
     /// Answer every DATA end with this reply.
     always: Option<String>,
     data_attempts: usize,
+    /// How long to think before answering the end of DATA.
+    data_delay: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -62,6 +64,11 @@ impl SmtpServer {
 
     pub fn always_reply_to_data(&self, reply: &str) {
         self.state.lock().unwrap().always = Some(reply.to_string());
+    }
+
+    /// Wait this long before answering the end of each DATA, like a server scanning content.
+    pub fn delay_data_reply(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().data_delay = delay;
     }
 
     pub fn accepted(&self) -> Vec<Received> {
@@ -120,8 +127,13 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 };
                 data.extend_from_slice(unstuffed);
             }
+            let delay = {
+                let mut s = state.lock().unwrap();
+                s.data_attempts += 1;
+                s.data_delay
+            };
+            std::thread::sleep(delay);
             let mut s = state.lock().unwrap();
-            s.data_attempts += 1;
             let reply = s
                 .always
                 .clone()
