@@ -553,6 +553,14 @@ mod tests {
         Config::load_with_env(&path, std::iter::empty()).unwrap()
     }
 
+    /// The plan's one digest job.
+    fn digest_job(plan: &Plan) -> Job {
+        let mut jobs = plan.next.keys().filter(|j| j.kind == JobKind::Digest);
+        let job = jobs.next().unwrap().clone();
+        assert!(jobs.next().is_none());
+        job
+    }
+
     fn digest_times(plan: &Plan) -> Vec<DateTime<Utc>> {
         let mut times: Vec<_> = plan
             .next
@@ -607,12 +615,7 @@ mod tests {
         let config = config("[[subscribers]]\nemail = \"a@example.org\"\n");
         let seven = Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap();
         let mut plan = Plan::new(&config, seven - Duration::hours(1), false);
-        let job = plan
-            .next
-            .keys()
-            .find(|j| j.kind == JobKind::Digest)
-            .unwrap()
-            .clone();
+        let job = digest_job(&plan);
         assert_eq!(plan.next[&job], Fire::at(seven));
 
         // Reloaded just after 07:00, before the fire ran: the fire is kept, not moved to
@@ -639,12 +642,7 @@ mod tests {
         // A run that overran the next fires runs once, now, for the newest of them.
         let hourly = config_with_digest("0 0 * * * *");
         let mut plan = Plan::new(&hourly, seven - Duration::minutes(1), false);
-        let job = plan
-            .next
-            .keys()
-            .find(|j| j.kind == JobKind::Digest)
-            .unwrap()
-            .clone();
+        let job = digest_job(&plan);
         let late = seven + Duration::minutes(150);
         plan.finished(&job, Fire::at(seven), true, &hourly, late);
         assert_eq!(
