@@ -74,9 +74,7 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
     for (subscriber, outcome) in &composed {
         let email = &subscriber.email;
         match outcome {
-            Ok(Outcome::Queued {
-                rendered, titles, ..
-            }) => {
+            Ok(Outcome::Queued { rendered, titles }) => {
                 let verb = if dry_run { "would send" } else { "queued" };
                 writeln!(
                     out,
@@ -105,12 +103,8 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
         return Ok(exit_for(&fetched, compose_failures, 0));
     }
 
-    let mailer = Mailer::new(&config.delivery.transport).map_err(|e| UsageError(e.to_string()))?;
-    let everyone: Vec<String> = config
-        .subscribers
-        .iter()
-        .map(digest::subscriber_key)
-        .collect();
+    let mailer = mailer(config)?;
+    let everyone: Vec<String> = config.subscribers.iter().map(|s| s.key.clone()).collect();
     let removed = store.fail_unsubscribed(&everyone, slot, Utc::now())?;
     if removed > 0 {
         writeln!(
@@ -118,10 +112,7 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
             "{removed} pending digest(s) of removed subscribers left the outbox"
         )?;
     }
-    let recipients: Vec<String> = subscribers
-        .iter()
-        .map(|s| digest::subscriber_key(s))
-        .collect();
+    let recipients: Vec<String> = subscribers.iter().map(|s| s.key.clone()).collect();
     let report = deliver::deliver_pending(
         &mut store,
         &mailer,
@@ -182,10 +173,7 @@ async fn preview(config: &Config, email: &str, out: Option<&Path>) -> anyhow::Re
     let Some((_, outcome)) = composed.into_iter().next() else {
         bail!("no digest was composed for {email}");
     };
-    let Outcome::Queued {
-        rendered, titles, ..
-    } = outcome?
-    else {
+    let Outcome::Queued { rendered, titles } = outcome? else {
         bail!("no digest was composed for {email}");
     };
     eprintln!(
@@ -278,8 +266,8 @@ fn status(config: &Config) -> anyhow::Result<Exit> {
         "subscriber", "last digest", "status", "papers"
     )?;
     for subscriber in &config.subscribers {
-        let key = digest::subscriber_key(subscriber);
-        match records.iter().find(|r| r.subscriber == key) {
+        let key = &subscriber.key;
+        match records.iter().find(|r| r.subscriber == *key) {
             Some(r) => writeln!(
                 out,
                 "{key:<32} {:<20} {:<8} {:>6}  {}",
@@ -339,9 +327,15 @@ fn select_subscribers<'c>(
         .collect()
 }
 
-fn renderer(config: &Config) -> anyhow::Result<Renderer> {
+/// The config's templates, compiled; a mistake in them is a config error.
+pub(crate) fn renderer(config: &Config) -> anyhow::Result<Renderer> {
     Renderer::new(&config.mail.subject, config.mail.templates_dir.as_deref())
         .map_err(|e| UsageError(e.to_string()).into())
+}
+
+/// The config's transport; one that cannot be set up is a config error.
+pub(crate) fn mailer(config: &Config) -> anyhow::Result<Mailer> {
+    Mailer::new(&config.delivery.transport).map_err(|e| UsageError(e.to_string()).into())
 }
 
 fn open_store(config: &Config, dry_run: bool) -> anyhow::Result<Store> {

@@ -4,6 +4,7 @@
 //! Every problem is collected and reported together, each naming its key path and value, so a
 //! user fixes a config in one round instead of one error per restart.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -146,6 +147,8 @@ pub struct HuggingFaceConfig {
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     pub email: lettre::Address,
+    /// The address in lower case: how the state knows this subscriber.
+    pub key: String,
     pub name: Option<String>,
     pub topics: Vec<Topic>,
     pub timezone: Tz,
@@ -285,7 +288,7 @@ impl Config {
     pub fn subscriber(&self, email: &str) -> Option<&Subscriber> {
         self.subscribers
             .iter()
-            .find(|s| s.email.to_string().eq_ignore_ascii_case(email))
+            .find(|s| s.key.eq_ignore_ascii_case(email))
     }
 }
 
@@ -436,24 +439,25 @@ fn validate(
     let sources_know_categories = false;
     let mut warnings = Vec::new();
     let mut subscribers = Vec::with_capacity(raw.subscribers.len());
-    let mut seen: Vec<String> = Vec::new();
+    // Subscriber key → its index: a set, since configs may list many thousands.
+    let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, sub) in raw.subscribers.into_iter().enumerate() {
         let key = |field: &str| format!("subscribers[{i}].{field}");
         let email = match sub.email.parse::<lettre::Address>() {
             Ok(address) => {
                 let lower = address.to_string().to_lowercase();
-                if let Some(first) = seen.iter().position(|e| *e == lower) {
+                if let Some(first) = seen.get(&lower) {
                     report(
                         &key("email"),
                         &sub.email,
                         format!("is already used by subscribers[{first}]"),
                     );
+                } else {
+                    seen.insert(lower.clone(), i);
                 }
-                seen.push(lower);
-                Some(address)
+                Some((address, lower))
             }
             Err(e) => {
-                seen.push(String::new());
                 report(
                     &key("email"),
                     &sub.email,
@@ -520,9 +524,12 @@ fn validate(
                 "must not contain control characters".into(),
             );
         }
-        if let (Some(email), Some(timezone), Some(schedule)) = (email, sub_timezone, schedule) {
+        if let (Some((email, lower)), Some(timezone), Some(schedule)) =
+            (email, sub_timezone, schedule)
+        {
             subscribers.push(Subscriber {
                 email,
+                key: lower,
                 name: sub.name.filter(|n| !n.trim().is_empty()),
                 topics,
                 timezone,

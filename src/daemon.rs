@@ -13,13 +13,13 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::commands::{Exit, UsageError};
+use crate::commands::{self, Exit, UsageError};
 use crate::config::{Config, CronSchedule};
 use crate::deliver::{self, Mailer};
 use crate::digest::{self, Outcome};
 use crate::render::Renderer;
 use crate::schedule::{next_fire, previous_fire};
-use crate::source;
+use crate::source::{self, PaperSource};
 use crate::stop::{Stop, StopHandle};
 use crate::store::Store;
 
@@ -36,30 +36,22 @@ struct Loaded {
     config: Config,
     renderer: Renderer,
     mailer: Mailer,
+    sources: Vec<Box<dyn PaperSource>>,
+    /// Every subscriber's key in the state.
+    subscriber_keys: Vec<String>,
     loaded_at: DateTime<Utc>,
 }
 
 impl Loaded {
     fn new(config: Config) -> anyhow::Result<Loaded> {
-        let renderer = Renderer::new(&config.mail.subject, config.mail.templates_dir.as_deref())
-            .map_err(|e| UsageError(e.to_string()))?;
-        let mailer =
-            Mailer::new(&config.delivery.transport).map_err(|e| UsageError(e.to_string()))?;
         Ok(Loaded {
-            config,
-            renderer,
-            mailer,
+            renderer: commands::renderer(&config)?,
+            mailer: commands::mailer(&config)?,
+            sources: source::from_config(&config.sources),
+            subscriber_keys: config.subscribers.iter().map(|s| s.key.clone()).collect(),
             loaded_at: Utc::now(),
+            config,
         })
-    }
-
-    /// Every subscriber's key in the state.
-    fn subscriber_keys(&self) -> Vec<String> {
-        self.config
-            .subscribers
-            .iter()
-            .map(digest::subscriber_key)
-            .collect()
     }
 }
 
@@ -339,10 +331,10 @@ async fn run_job(
     stop: &Stop,
 ) -> anyhow::Result<()> {
     let config = &loaded.config;
-    let sources = source::from_config(&config.sources);
+    let sources = &loaded.sources;
     let unrecorded = match job.kind {
         JobKind::Fetch => {
-            source::fetch_into(store, &sources, http, Utc::now()).await?;
+            source::fetch_into(store, sources, http, Utc::now()).await?;
             *last_fetch = Some(Utc::now());
             false
         }
@@ -353,7 +345,7 @@ async fn run_job(
                     .is_some_and(|due| due <= Utc::now())
             });
             if stale {
-                source::fetch_into(store, &sources, http, Utc::now()).await?;
+                source::fetch_into(store, sources, http, Utc::now()).await?;
                 *last_fetch = Some(Utc::now());
             }
             let group: Vec<_> = config
@@ -386,8 +378,8 @@ async fn run_job(
 
 async fn deliver_outbox(loaded: &Loaded, store: &mut Store, stop: &Stop) -> anyhow::Result<()> {
     let config = &loaded.config;
-    let subscribers = loaded.subscriber_keys();
-    let removed = store.fail_unsubscribed(&subscribers, loaded.loaded_at, Utc::now())?;
+    let subscribers = &loaded.subscriber_keys;
+    let removed = store.fail_unsubscribed(subscribers, loaded.loaded_at, Utc::now())?;
     if removed > 0 {
         tracing::info!("{removed} pending digest(s) of removed subscribers left the outbox");
     }
@@ -396,7 +388,7 @@ async fn deliver_outbox(loaded: &Loaded, store: &mut Store, stop: &Stop) -> anyh
         &loaded.mailer,
         &config.delivery,
         &config.mail.from.email,
-        &subscribers,
+        subscribers,
         stop,
     )
     .await?;

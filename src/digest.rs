@@ -17,7 +17,7 @@ use crate::message::{self, MessageError};
 use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer};
 use crate::stop::Stop;
 use crate::store::{DigestContent, NewDigest, Store, StoreError, StoredPaper};
-use crate::topics::{PaperIndex, QueryId, QuerySet};
+use crate::topics::{Matches, PaperIndex, PaperSet, QueryId, QuerySet};
 
 /// How far back a subscriber's first digest reaches.
 const FIRST_WINDOW: Duration = Duration::hours(24);
@@ -32,8 +32,9 @@ pub enum DigestError {
     Message(#[from] MessageError),
 }
 
-/// Why a subscriber gets no email this period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a subscriber gets no email this period. Ordered by how far the papers got through
+/// the filters (new → matched → enough upvotes → not sent before): the furthest explains most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NothingReason {
     NoNewPapers,
     NoneMatched,
@@ -57,7 +58,6 @@ impl fmt::Display for NothingReason {
 pub enum Outcome {
     /// A message is in the outbox (or, in a dry run, would be).
     Queued {
-        digest_id: i64,
         rendered: Box<Rendered>,
         /// Titles of the papers it carries, in order.
         titles: Vec<String>,
@@ -87,13 +87,11 @@ pub async fn compose_all<'s>(
     let now = Utc::now();
     let up_to = store.latest_seq()?;
     let first_lower = store.seq_before(now - FIRST_WINDOW)?;
-    let mut lower_bounds = Vec::with_capacity(subscribers.len());
-    for subscriber in subscribers {
-        let key = subscriber_key(subscriber);
-        lower_bounds.push(store.window_end(&key)?.unwrap_or(first_lower));
-    }
     // One index over the widest window; each subscriber then filters by their own bounds.
-    let widest = lower_bounds.iter().copied().min().unwrap_or(up_to);
+    let mut widest = up_to;
+    for subscriber in subscribers {
+        widest = widest.min(store.window_end(&subscriber.key)?.unwrap_or(first_lower));
+    }
     let candidates = store.papers_in_range(widest, up_to)?;
     let index = PaperIndex::new(candidates.iter().map(|c| &c.paper));
     let mut queries = QuerySet::new();
@@ -102,6 +100,13 @@ pub async fn compose_all<'s>(
         .map(|s| s.topics.iter().map(|t| queries.add(&t.query)).collect())
         .collect();
     let matches = queries.evaluate(&index);
+    let window = Window {
+        candidates: &candidates,
+        first_lower,
+        up_to,
+        slot,
+        now,
+    };
 
     let mut outcomes = Vec::with_capacity(subscribers.len());
     for (i, subscriber) in subscribers.iter().enumerate() {
@@ -112,24 +117,8 @@ pub async fn compose_all<'s>(
             tracing::info!("stopping: {} digest(s) not composed", subscribers.len() - i);
             break;
         }
-        let window = Window {
-            candidates: &candidates,
-            first_lower,
-            up_to,
-            slot,
-            now,
-        };
-        let matched = |paper: usize| -> Option<Vec<usize>> {
-            let ids = &topic_ids[i];
-            if ids.is_empty() {
-                return Some(Vec::new());
-            }
-            let hits: Vec<usize> = (0..ids.len())
-                .filter(|&t| matches.papers(ids[t]).contains(paper))
-                .collect();
-            (!hits.is_empty()).then_some(hits)
-        };
-        let outcome = compose_one(store, config, renderer, subscriber, &window, matched);
+        let wanted = TopicMatches::new(&matches, &topic_ids[i]);
+        let outcome = compose_one(store, config, renderer, subscriber, &window, &wanted);
         if let Err(e) = &outcome {
             tracing::error!(subscriber = %subscriber.email, "cannot compose the digest: {e}");
         }
@@ -148,42 +137,73 @@ struct Window<'a> {
     now: DateTime<Utc>,
 }
 
-/// `matched(i)` gives the indexes of the subscriber's topics that candidate `i` matched, or
-/// `None` when it matched none of them.
+/// What one subscriber's topics matched among the candidates.
+struct TopicMatches<'m> {
+    /// Per topic, the candidates it matched.
+    topics: Vec<&'m PaperSet>,
+    /// The candidates any topic matched; `None` for a subscriber without topics, who wants
+    /// every paper.
+    any: Option<PaperSet>,
+}
+
+impl<'m> TopicMatches<'m> {
+    fn new(matches: &'m Matches, ids: &[QueryId]) -> Self {
+        TopicMatches {
+            topics: ids.iter().map(|&id| matches.papers(id)).collect(),
+            any: (!ids.is_empty()).then(|| matches.union_of(ids.iter().copied())),
+        }
+    }
+
+    /// The wanted candidates among `range`, in index order.
+    fn wanted(&self, range: std::ops::Range<usize>) -> Vec<usize> {
+        match &self.any {
+            None => range.collect(),
+            Some(any) => any.iter().filter(|i| range.contains(i)).collect(),
+        }
+    }
+
+    /// The indexes of the topics that candidate `i` matched.
+    fn topics_of(&self, i: usize) -> Vec<usize> {
+        (0..self.topics.len())
+            .filter(|&t| self.topics[t].contains(i))
+            .collect()
+    }
+}
+
 fn compose_one(
     store: &mut Store,
     config: &Config,
     renderer: &Renderer,
     subscriber: &Subscriber,
     window: &Window<'_>,
-    matched: impl Fn(usize) -> Option<Vec<usize>>,
+    wanted: &TopicMatches<'_>,
 ) -> Result<Outcome, DigestError> {
     let (slot, now) = (window.slot, window.now);
-    let key = subscriber_key(subscriber);
-    let recorded = store.record_digest(&key, slot, |guard| {
+    let key = &subscriber.key;
+    let recorded = store.record_digest(key, slot, |guard| {
         // Read again inside the transaction: another process may have composed meanwhile.
         let lower = guard.window_end()?.unwrap_or(window.first_lower);
         let window_end_seq = lower.max(window.up_to);
-        let in_window: Vec<usize> = (0..window.candidates.len())
-            .filter(|&i| window.candidates[i].seq > lower)
-            .collect();
+        // Candidates are oldest first: the window is a suffix of them.
+        let start = window.candidates.partition_point(|c| c.seq <= lower);
+        let in_window = start..window.candidates.len();
+        let mut reason = if in_window.is_empty() {
+            NothingReason::NoNewPapers
+        } else {
+            NothingReason::NoneMatched
+        };
         let mut chosen: Vec<(usize, Vec<usize>)> = Vec::new();
-        let mut reason = NothingReason::NoNewPapers;
-        for &i in &in_window {
-            let Some(topics) = matched(i) else {
-                reason = reason.max_progress(NothingReason::NoneMatched);
-                continue;
-            };
+        for i in wanted.wanted(in_window) {
             let paper = &window.candidates[i].paper;
             if paper.upvotes < subscriber.min_upvotes {
-                reason = reason.max_progress(NothingReason::BelowMinUpvotes);
+                reason = reason.max(NothingReason::BelowMinUpvotes);
                 continue;
             }
             if guard.already_given(&paper.arxiv_id)? {
-                reason = reason.max_progress(NothingReason::AlreadySent);
+                reason = reason.max(NothingReason::AlreadySent);
                 continue;
             }
-            chosen.push((i, topics));
+            chosen.push((i, wanted.topics_of(i)));
         }
         rank(&mut chosen, window.candidates);
         chosen.truncate(subscriber.max_papers);
@@ -211,12 +231,12 @@ fn compose_one(
             .collect();
         let rendered = renderer.render(&DigestInput {
             name: subscriber.name.as_deref(),
-            email: &key,
+            email: key,
             date: slot.with_timezone(&subscriber.timezone).date_naive(),
             entries: &entries,
             unsubscribe: config.mail.unsubscribe.as_deref(),
         })?;
-        let message_id = message::message_id(&key, slot.timestamp_millis(), &config.mail.from);
+        let message_id = message::message_id(key, slot.timestamp_millis(), &config.mail.from);
         let bytes = message::build(
             &message::Headers {
                 from: &config.mail.from,
@@ -242,30 +262,11 @@ fn compose_one(
     Ok(match recorded {
         None => Outcome::AlreadyComposed,
         Some((_, Err(reason))) => Outcome::Nothing(reason),
-        Some((digest_id, Ok((rendered, titles)))) => Outcome::Queued {
-            digest_id,
+        Some((_, Ok((rendered, titles)))) => Outcome::Queued {
             rendered: Box::new(rendered),
             titles,
         },
     })
-}
-
-impl NothingReason {
-    /// The reason that explains the most: a paper that got further through the filters
-    /// (new → matched → enough upvotes → not sent before) says more about why nothing came.
-    fn max_progress(self, other: NothingReason) -> NothingReason {
-        let stage = |r: NothingReason| match r {
-            NothingReason::NoNewPapers => 0,
-            NothingReason::NoneMatched => 1,
-            NothingReason::BelowMinUpvotes => 2,
-            NothingReason::AlreadySent => 3,
-        };
-        if stage(other) > stage(self) {
-            other
-        } else {
-            self
-        }
-    }
 }
 
 /// Upvotes (highest first), then how many topics matched, then newest, then arXiv id so the
@@ -280,11 +281,6 @@ fn rank(chosen: &mut [(usize, Vec<usize>)], candidates: &[StoredPaper]) {
             Reverse(p.arxiv_id.clone()),
         )
     });
-}
-
-/// Subscribers are keyed in the state by their address in lower case.
-pub fn subscriber_key(subscriber: &Subscriber) -> String {
-    subscriber.email.to_string().to_lowercase()
 }
 
 #[cfg(test)]
@@ -322,14 +318,14 @@ mod tests {
 
     #[test]
     fn the_reason_names_the_furthest_filter_reached() {
-        let r = NothingReason::NoNewPapers.max_progress(NothingReason::NoneMatched);
+        let r = NothingReason::NoNewPapers.max(NothingReason::NoneMatched);
         assert_eq!(r, NothingReason::NoneMatched);
         assert_eq!(
-            r.max_progress(NothingReason::BelowMinUpvotes),
+            r.max(NothingReason::BelowMinUpvotes),
             NothingReason::BelowMinUpvotes
         );
         assert_eq!(
-            NothingReason::AlreadySent.max_progress(NothingReason::NoneMatched),
+            NothingReason::AlreadySent.max(NothingReason::NoneMatched),
             NothingReason::AlreadySent
         );
     }

@@ -160,7 +160,8 @@ pub struct DigestRecord {
 
 pub struct Store {
     conn: Connection,
-    /// Names this process in the outbox claims it takes, so it can release them on stop.
+    /// Names this process in the outbox claims it takes, so that only the holder of a claim
+    /// records a failed attempt.
     owner: String,
 }
 

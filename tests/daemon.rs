@@ -41,6 +41,18 @@ async fn wait_for_mail(env: &TestEnv, address: &str) {
     panic!("{address} got no digest within 15 s; the daemon's log:\n{log}");
 }
 
+/// Sends SIGTERM and asserts the daemon exits 0 within 10 seconds.
+async fn terminate_within_10_seconds(daemon: &mut tokio::process::Child) {
+    signal(daemon.id().unwrap(), "TERM");
+    let stopping = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
+        .await
+        .expect("exits within 10 s of SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
@@ -129,14 +141,7 @@ async fn the_daemon_serves_everyone_reloads_on_sighup_and_stops_on_sigterm() {
     // Several more digest fires with nothing new.
     tokio::time::sleep(Duration::from_secs(4)).await;
 
-    signal(pid, "TERM");
-    let stopped = Instant::now();
-    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
-        .await
-        .expect("exits within 10 s of SIGTERM")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
-    assert!(stopped.elapsed() < Duration::from_secs(10));
+    terminate_within_10_seconds(&mut daemon).await;
 
     let mails = env.mails();
     for address in [
@@ -233,14 +238,7 @@ async fn sigterm_during_a_stalled_send_exits_0_within_10_seconds_and_loses_nothi
         assert!(start.elapsed() < Duration::from_secs(15), "no send started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    signal(daemon.id().unwrap(), "TERM");
-    let stopping = Instant::now();
-    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
-        .await
-        .expect("exits within 10 s of SIGTERM")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
-    assert!(stopping.elapsed() < Duration::from_secs(10));
+    terminate_within_10_seconds(&mut daemon).await;
 
     // The digest is neither sent nor failed: it waits in the outbox, and since the server may
     // have taken it, it is not offered again at once.
