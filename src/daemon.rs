@@ -20,7 +20,7 @@ use crate::digest::{self, Outcome};
 use crate::render::Renderer;
 use crate::schedule::{next_fire, previous_fire};
 use crate::source::{self, PaperSource};
-use crate::stop::{Stop, StopHandle};
+use crate::stop::Stop;
 use crate::store::Store;
 
 /// A digest missed while the machine was off is still sent at start-up if it is this recent.
@@ -232,7 +232,8 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
     );
     notify.send("READY=1");
 
-    loop {
+    // Ends on a stop signal, with the run that was under way then, if any.
+    let in_flight = loop {
         notify.send(&format!("STATUS={}", status_line(&plan, &store)));
         let next = plan.earliest();
         let wait = next
@@ -243,12 +244,13 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
         // Biased: a stop signal wins over a job that is due, so no new work starts after it.
         tokio::select! {
             biased;
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break None,
+            _ = interrupt.recv() => break None,
             _ = tokio::time::sleep(wait), if next.is_some() => {
                 let Some((job, fire)) = next else { continue };
                 let mut work = Box::pin(run_job(
-                    &job, fire.slot, &loaded, &mut store, &http, &mut last_fetch, &stop,
+                    job.clone(),
+                    fire.slot, &loaded, &mut store, &http, &mut last_fetch, &stop,
                 ));
                 // A long run must keep the watchdog fed; a reload waits for it to end.
                 let result = loop {
@@ -261,10 +263,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
                     }
                 };
                 let Some(result) = result else {
-                    // Sends cut off by the deadline keep their claims: the server may have
-                    // taken them, so they are not offered again until the claims run out.
-                    finish_work(work, &stop_handle, &notify).await;
-                    return Ok(Exit::Success);
+                    break Some(work);
                 };
                 if let Err(e) = &result {
                     tracing::error!("{job:?} for {}: {e:#}", fire.slot);
@@ -274,26 +273,22 @@ pub async fn run(config_path: PathBuf, config: Config) -> anyhow::Result<Exit> {
             _ = hangup.recv() => reload(&config_path, &mut loaded, &mut plan, &notify),
             _ = watchdog.tick() => notify.send("WATCHDOG=1"),
         }
-    }
+    };
     notify.send("STOPPING=1");
+    if let Some(work) = in_flight {
+        // Nothing new starts; what is being sent may finish up to the deadline. Sends cut
+        // off keep their claims: the server may have taken them, so they are not offered
+        // again until the claims run out.
+        stop_handle.request();
+        tracing::info!("stopping: letting the digests being sent finish");
+        if tokio::time::timeout(STOP_DEADLINE, work).await.is_err() {
+            tracing::warn!(
+                "stopped before every digest was sent; the rest stay pending in the outbox"
+            );
+        }
+    }
     tracing::info!("stopped");
     Ok(Exit::Success)
-}
-
-/// After a stop signal: nothing new starts, and what is being sent may finish up to the
-/// deadline.
-async fn finish_work(
-    work: std::pin::Pin<Box<impl std::future::Future<Output = anyhow::Result<()>>>>,
-    stop: &StopHandle,
-    notify: &Notifier,
-) {
-    notify.send("STOPPING=1");
-    stop.request();
-    tracing::info!("stopping: letting the digests being sent finish");
-    if tokio::time::timeout(STOP_DEADLINE, work).await.is_err() {
-        tracing::warn!("stopped before every digest was sent; the rest stay pending in the outbox");
-    }
-    tracing::info!("stopped");
 }
 
 fn reload(path: &Path, loaded: &mut Loaded, plan: &mut Plan, notify: &Notifier) {
@@ -321,8 +316,9 @@ fn reload(path: &Path, loaded: &mut Loaded, plan: &mut Plan, notify: &Notifier) 
     notify.send("READY=1");
 }
 
+/// Takes the job by value: a run cut short by a stop outlives the loop iteration it began in.
 async fn run_job(
-    job: &Job,
+    job: Job,
     slot: DateTime<Utc>,
     loaded: &Loaded,
     store: &mut Store,
