@@ -1,73 +1,54 @@
-//! Each command of the command line, wiring the stages together: fetch → compose → deliver.
-//! Results go to standard output, logs to standard error.
+//! Each command of the command line over the application core and the pipeline. Results go
+//! to standard output, logs to standard error.
 
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
+use crate::app::{self, App};
 use crate::cli::{Cli, Command};
-use crate::config::{Config, Subscriber, TransportConfig};
-use crate::deliver::{self, Mailer, SmtpTransport};
-use crate::digest::{self, Outcome};
-use crate::render::Renderer;
-use crate::source::{self, FetchSummary};
+use crate::config::{self, Config, Subscriber};
+use crate::deliver::Mailer;
+use crate::digest::{NothingReason, Outcome};
+use crate::error::{Error, Exit};
+use crate::pipeline::{self, FetchSummary};
 use crate::stop::Stop;
 use crate::store::Store;
 
-/// How a command ended, as the process exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Success = 0,
-    /// Some digests failed or are still pending, or every source failed.
-    Failure = 1,
-    /// A usage or config error.
-    Usage = 2,
-}
-
-/// A mistake in how Paperboy was called or configured (exit code 2), as opposed to something
-/// that went wrong while running (exit code 1).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let path = crate::config::resolve_path(cli.config);
-    let config = Config::load(&path)?;
-    if !matches!(cli.command, Command::Check { .. }) {
-        config.log_warnings();
-    }
+pub async fn run(cli: Cli) -> Result<Exit, Error> {
+    let path = config::resolve_path(cli.config);
     match cli.command {
+        Command::Check { smtp } => check(&path, smtp).await,
+        Command::Status => {
+            let config = Config::load(&path)?;
+            config.log_warnings();
+            status(&config)
+        }
         Command::SendNow {
             subscriber,
             dry_run,
-        } => send_now(&config, &subscriber, dry_run).await,
-        Command::Run => crate::daemon::run(path, config).await,
-        Command::Preview { subscriber, out } => preview(&config, &subscriber, out.as_deref()).await,
-        Command::Check { smtp } => check(&config, smtp).await,
-        Command::Fetch => fetch(&config).await,
-        Command::Status => status(&config),
+        } => send_now(&App::load(&path)?, &subscriber, dry_run).await,
+        Command::Run => crate::daemon::run(path.clone(), App::load(&path)?).await,
+        Command::Preview { subscriber, out } => {
+            preview(&App::load(&path)?, &subscriber, out.as_deref()).await
+        }
+        Command::Fetch => fetch(&App::load(&path)?).await,
     }
 }
 
 /// One full cycle now for all subscribers, or those named.
-async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Result<Exit> {
-    let subscribers = select_subscribers(config, only)?;
-    let renderer = renderer(config)?;
-    let mut store = open_store(config, dry_run)?;
+async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Error> {
+    let subscribers = select_subscribers(&app.config, only)?;
+    let store = if dry_run {
+        app.open_dry_run_store()?
+    } else {
+        app.open_store()?
+    };
     // The moment the run started is its slot: two runs are two periods.
     let slot = Utc::now();
-    let fetched = fetch_sources(&mut store, config, slot).await?;
-    let composed = digest::compose_all(
-        &mut store,
-        config,
-        &renderer,
-        &subscribers,
-        slot,
-        &Stop::never(),
-    )
-    .await?;
+    let fetched = pipeline::fetch(app, &store, slot).await?;
+    let composed = pipeline::compose(app, &store, &subscribers, slot, &Stop::never()).await?;
 
     let mut out = std::io::stdout().lock();
     let mut compose_failures = 0;
@@ -88,7 +69,11 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
                     }
                 }
             }
-            Ok(Outcome::Nothing(reason)) => writeln!(out, "{email}: nothing to send: {reason}")?,
+            Ok(Outcome::Nothing(reason)) => writeln!(
+                out,
+                "{email}: nothing to send: {}",
+                nothing_reason(*reason, &fetched)
+            )?,
             Ok(Outcome::AlreadyComposed) => {
                 writeln!(out, "{email}: this period's digest was composed before")?
             }
@@ -102,26 +87,18 @@ async fn send_now(config: &Config, only: &[String], dry_run: bool) -> anyhow::Re
         writeln!(out, "dry run: nothing was sent or recorded")?;
         return Ok(exit_for(&fetched, compose_failures, 0));
     }
+    drop(out);
 
-    let mailer = mailer(config)?;
-    let everyone: Vec<String> = config.subscribers.iter().map(|s| s.key.clone()).collect();
-    let removed = store.fail_unsubscribed(&everyone, slot, Utc::now())?;
+    let named = (!only.is_empty()).then_some(&subscribers[..]);
+    let delivered = pipeline::deliver(app, &store, named, &Stop::never()).await?;
+    let (report, removed) = (delivered.report, delivered.removed);
+    let mut out = std::io::stdout().lock();
     if removed > 0 {
         writeln!(
             out,
             "{removed} pending digest(s) of removed subscribers left the outbox"
         )?;
     }
-    let recipients: Vec<String> = subscribers.iter().map(|s| s.key.clone()).collect();
-    let report = deliver::deliver_pending(
-        &mut store,
-        &mailer,
-        &config.delivery,
-        &config.mail.from.email,
-        &recipients,
-        &Stop::never(),
-    )
-    .await?;
     let failed = report.failed + compose_failures;
     writeln!(
         out,
@@ -152,29 +129,34 @@ fn exit_for(fetched: &FetchSummary, failed: usize, pending: usize) -> Exit {
     }
 }
 
+/// Why a subscriber got nothing: after a fetch that failed, "no new papers" is the fetch's
+/// doing, not a quiet day's.
+fn nothing_reason(reason: NothingReason, fetched: &FetchSummary) -> String {
+    if reason == NothingReason::NoNewPapers && fetched.all_failed() {
+        let failed: Vec<&str> = fetched.failures.iter().map(|(name, _)| *name).collect();
+        format!(
+            "fetching failed ({}) and no stored paper is new to them",
+            failed.join(", ")
+        )
+    } else {
+        reason.to_string()
+    }
+}
+
 /// Renders a subscriber's next digest to HTML, recording nothing.
-async fn preview(config: &Config, email: &str, out: Option<&Path>) -> anyhow::Result<Exit> {
-    let mut subscriber = select_subscribers(config, &[email.to_string()])?[0].clone();
+async fn preview(app: &App, email: &str, out: Option<&Path>) -> Result<Exit, Error> {
+    let mut subscriber = select_subscribers(&app.config, &[email.to_string()])?[0].clone();
     // A preview shows the digest even when it would be empty.
     subscriber.send_empty = true;
-    let renderer = renderer(config)?;
-    let mut store = open_store(config, true)?;
+    let store = app.open_dry_run_store()?;
     let now = Utc::now();
-    fetch_sources(&mut store, config, now).await?;
-    let composed = digest::compose_all(
-        &mut store,
-        config,
-        &renderer,
-        &[&subscriber],
-        now,
-        &Stop::never(),
-    )
-    .await?;
-    let Some((_, outcome)) = composed.into_iter().next() else {
-        bail!("no digest was composed for {email}");
-    };
-    let Outcome::Queued { rendered, titles } = outcome? else {
-        bail!("no digest was composed for {email}");
+    pipeline::fetch(app, &store, now).await?;
+    let composed = pipeline::compose(app, &store, &[&subscriber], now, &Stop::never()).await?;
+    let outcome = composed.into_iter().next().map(|(_, outcome)| outcome);
+    let (rendered, titles) = match outcome {
+        Some(Ok(Outcome::Queued { rendered, titles })) => (rendered, titles),
+        Some(Err(e)) => return Err(anyhow::Error::from(e).context(email.to_string()).into()),
+        _ => return Err(anyhow::anyhow!("no digest was composed for {email}").into()),
     };
     eprintln!(
         "{email}: {} — {:?}",
@@ -182,54 +164,64 @@ async fn preview(config: &Config, email: &str, out: Option<&Path>) -> anyhow::Re
         rendered.subject
     );
     match out {
-        Some(path) => std::fs::write(path, &rendered.html)
-            .with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => std::fs::write(path, &rendered.html).map_err(|e| {
+            anyhow::Error::from(e).context(format!("cannot write {}", path.display()))
+        })?,
         None => std::io::stdout().write_all(rendered.html.as_bytes())?,
     }
     Ok(Exit::Success)
 }
 
-/// The config was validated by loading it; this adds the templates and, if asked, the SMTP
-/// server.
-async fn check(config: &Config, smtp: bool) -> anyhow::Result<Exit> {
-    renderer(config)?;
+/// Builds exactly what `run` builds, checks the state can be written, and with `smtp`
+/// connects and logs in: one verdict line for each.
+async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
+    let config = Config::load(path)?;
+    app::check_state_path(&config.state_path)?;
+    let app = App::build(config)?;
+    let config = &app.config;
+    let mut out = std::io::stdout().lock();
     for warning in &config.warnings {
-        println!("warning: {warning}");
+        writeln!(out, "warning: {warning}")?;
     }
     let topics: usize = config.subscribers.iter().map(|s| s.topics.len()).sum();
-    println!(
-        "{}: OK ({}, {}, templates compiled)",
+    writeln!(
+        out,
+        "{}: OK ({}, {}, templates compiled, state folder writable)",
         config.path.display(),
         count(config.subscribers.len(), "subscriber"),
         count(topics, "topic")
-    );
-    if smtp {
-        match &config.delivery.transport {
-            TransportConfig::File { .. } => {
-                println!("delivery.transport is \"file\": there is no SMTP server to check")
-            }
-            TransportConfig::Smtp(settings) => {
-                let address = format!("{}:{}", settings.host, settings.port);
-                SmtpTransport::new(settings)
-                    .map_err(|e| UsageError(e.to_string()))?
-                    .test_connection()
-                    .await
-                    .with_context(|| format!("SMTP server {address}"))?;
-                let login = if settings.credentials.is_some() {
-                    " and logged in"
-                } else {
-                    ""
-                };
-                println!("SMTP server {address}: connected{login}");
-            }
+    )?;
+    if !smtp {
+        return Ok(Exit::Success);
+    }
+    let Mailer::Smtp(transport) = &app.mailer else {
+        writeln!(
+            out,
+            "SMTP: not checked: delivery.transport is \"file\", there is no SMTP server to check"
+        )?;
+        return Ok(Exit::Success);
+    };
+    let address = transport.address();
+    match transport.test_connection().await {
+        Ok(()) => {
+            let login = if transport.logs_in() {
+                " and logged in"
+            } else {
+                ""
+            };
+            writeln!(out, "SMTP server {address}: OK (connected{login})")?;
+            Ok(Exit::Success)
+        }
+        Err(e) => {
+            writeln!(out, "SMTP server {address}: FAILED: {e}")?;
+            Ok(Exit::Failure)
         }
     }
-    Ok(Exit::Success)
 }
 
-async fn fetch(config: &Config) -> anyhow::Result<Exit> {
-    let mut store = open_store(config, false)?;
-    let summary = fetch_sources(&mut store, config, Utc::now()).await?;
+async fn fetch(app: &App) -> Result<Exit, Error> {
+    let store = app.open_store()?;
+    let summary = pipeline::fetch(app, &store, Utc::now()).await?;
     let mut out = std::io::stdout().lock();
     for p in &summary.new {
         writeln!(out, "{}  {}  ({} upvotes)", p.arxiv_id, p.title, p.upvotes)?;
@@ -249,57 +241,63 @@ async fn fetch(config: &Config) -> anyhow::Result<Exit> {
     })
 }
 
-fn status(config: &Config) -> anyhow::Result<Exit> {
+/// Each subscriber's last delivered digest and last period, then the outbox.
+fn status(config: &Config) -> Result<Exit, Error> {
+    let mut out = std::io::stdout().lock();
     if !config.state_path.exists() {
-        println!(
+        writeln!(
+            out,
             "no digests yet: the state database {} does not exist",
             config.state_path.display()
-        );
+        )?;
         return Ok(Exit::Success);
     }
-    let store = open_store(config, false)?;
-    let records = store.digest_records()?;
-    let mut out = std::io::stdout().lock();
+    let store =
+        Store::open(&config.state_path).map_err(|source| crate::error::SetupError::Store {
+            path: config.state_path.clone(),
+            source,
+        })?;
+    let time = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     writeln!(
         out,
-        "{:<32} {:<20} {:<8} {:>6}  note",
-        "subscriber", "last digest", "status", "papers"
+        "{:<32} {:<20} {:>6}  last period",
+        "subscriber", "last sent", "papers"
     )?;
     for subscriber in &config.subscribers {
         let key = &subscriber.key;
-        match records.iter().find(|r| r.subscriber == *key) {
-            Some(r) => writeln!(
-                out,
-                "{key:<32} {:<20} {:<8} {:>6}  {}",
-                r.slot.format("%Y-%m-%d %H:%M UTC"),
-                r.status,
-                r.papers,
-                r.reason
-                    .as_deref()
-                    .or(r.last_error.as_deref())
-                    .unwrap_or("")
-            )?,
-            None => writeln!(out, "{key:<32} {:<20}", "never")?,
-        }
+        let record = store.subscriber_record(key)?;
+        let (sent, papers) = match &record.last_sent {
+            Some(d) => (
+                d.sent_at.map_or_else(|| time(d.slot), time),
+                d.papers.to_string(),
+            ),
+            None => ("never".to_string(), String::new()),
+        };
+        let period = match &record.last_period {
+            Some((slot, Some(reason))) => format!("{}: nothing to send: {reason}", time(*slot)),
+            Some((slot, None)) => format!("{}: digest composed", time(*slot)),
+            None => "none yet".to_string(),
+        };
+        writeln!(out, "{key:<32} {sent:<20} {papers:>6}  {period}")?;
     }
-    let outbox: Vec<_> = records
+    let outbox = store.outbox()?;
+    let pending = outbox
         .iter()
-        .filter(|r| r.status == "pending" || r.status == "failed")
-        .collect();
-    let pending = outbox.iter().filter(|r| r.status == "pending").count();
+        .filter(|r| r.status == crate::store::DigestStatus::Pending)
+        .count();
     writeln!(
         out,
         "\noutbox: {pending} pending, {} failed",
         outbox.len() - pending
     )?;
-    for r in outbox {
+    for r in &outbox {
         writeln!(
             out,
             "  #{} {} {} ({}), {} attempt(s): {}",
             r.id,
             r.subscriber,
             r.status,
-            r.slot.format("%Y-%m-%d %H:%M UTC"),
+            time(r.slot),
             r.attempts,
             r.last_error.as_deref().unwrap_or("not tried yet")
         )?;
@@ -310,55 +308,20 @@ fn status(config: &Config) -> anyhow::Result<Exit> {
 fn select_subscribers<'c>(
     config: &'c Config,
     only: &[String],
-) -> anyhow::Result<Vec<&'c Subscriber>> {
+) -> Result<Vec<&'c Subscriber>, Error> {
     if only.is_empty() {
         return Ok(config.subscribers.iter().collect());
     }
     only.iter()
         .map(|email| {
             config.subscriber(email).ok_or_else(|| {
-                UsageError(format!(
+                Error::Usage(format!(
                     "{email} is not a subscriber in {}",
                     config.path.display()
                 ))
-                .into()
             })
         })
         .collect()
-}
-
-/// The config's templates, compiled; a mistake in them is a config error.
-pub(crate) fn renderer(config: &Config) -> anyhow::Result<Renderer> {
-    Renderer::new(&config.mail.subject, config.mail.templates_dir.as_deref())
-        .map_err(|e| UsageError(e.to_string()).into())
-}
-
-/// The config's transport; one that cannot be set up is a config error.
-pub(crate) fn mailer(config: &Config) -> anyhow::Result<Mailer> {
-    Mailer::new(&config.delivery.transport).map_err(|e| UsageError(e.to_string()).into())
-}
-
-fn open_store(config: &Config, dry_run: bool) -> anyhow::Result<Store> {
-    let store = if dry_run {
-        Store::open_dry_run(&config.state_path)
-    } else {
-        Store::open(&config.state_path)
-    };
-    Ok(store?)
-}
-
-async fn fetch_sources(
-    store: &mut Store,
-    config: &Config,
-    now: DateTime<Utc>,
-) -> anyhow::Result<FetchSummary> {
-    let sources = source::from_config(&config.sources);
-    let http = source::http_client().context("cannot set up the HTTP client")?;
-    let summary = source::fetch_into(store, &sources, &http, now).await?;
-    if summary.all_failed() {
-        tracing::error!("every source failed; composing from the papers already stored");
-    }
-    Ok(summary)
 }
 
 /// "1 paper", "3 papers".

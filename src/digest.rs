@@ -1,13 +1,14 @@
-//! Chooses each subscriber's papers for one period, renders them and puts the digest in the
-//! outbox.
+//! Chooses each subscriber's papers for one period and turns them into a message. Pure:
+//! `pipeline` loads the papers and the subscriber's history and records what comes out.
 //!
-//! A digest covers the papers first seen after the subscriber's previous digest was composed
-//! (by fetch sequence, not wall clock), or in the 24 hours before for their first one; those
-//! that match any of their topics, have at least `min_upvotes` and were never given to them
-//! before; ranked by upvotes, then topics matched, then newest; capped at `max_papers`.
-//! Papers cut by the cap are not carried over: the next digest starts after this window.
+//! A digest covers the papers first seen after the subscriber's previous period (by fetch
+//! sequence, not wall clock), or in the 24 hours before for their first one; those that match
+//! any of their topics, have at least `min_upvotes` and were never given to them before;
+//! ranked by upvotes, then topics matched, then newest; capped at `max_papers`. Papers cut by
+//! the cap are not carried over: the next digest starts after this window.
 
 use std::cmp::Reverse;
+use std::collections::HashSet;
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
@@ -15,17 +16,14 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config::{Config, Subscriber};
 use crate::message::{self, MessageError};
 use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer};
-use crate::stop::Stop;
-use crate::store::{DigestContent, NewDigest, Store, StoreError, StoredPaper};
-use crate::topics::{Matches, PaperIndex, PaperSet, QueryId, QuerySet};
+use crate::store::{Cursor, StoredPaper};
+use crate::topics::{Matches, PaperSet, QueryId};
 
 /// How far back a subscriber's first digest reaches.
-const FIRST_WINDOW: Duration = Duration::hours(24);
+pub const FIRST_WINDOW: Duration = Duration::hours(24);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error(transparent)]
@@ -63,82 +61,18 @@ pub enum Outcome {
         titles: Vec<String>,
     },
     Nothing(NothingReason),
-    /// This slot was composed before (e.g. by a run that was interrupted).
+    /// This period was composed before: by a run that was interrupted, or by another process.
     AlreadyComposed,
 }
 
-/// Each subscriber with what their digest came to.
-pub type Composed<'s> = Vec<(&'s Subscriber, Result<Outcome, DigestError>)>;
-
-/// How many subscribers are composed between two yields to the runtime, so a daemon composing
-/// for many keeps answering signals and feeding the watchdog.
-const YIELD_EVERY: usize = 64;
-
-/// Composes this period's digest for each of `subscribers`. A failure affects only its own
-/// subscriber. After `stop`, the subscribers not reached yet are left out.
-pub async fn compose_all<'s>(
-    store: &mut Store,
-    config: &Config,
-    renderer: &Renderer,
-    subscribers: &[&'s Subscriber],
-    slot: DateTime<Utc>,
-    stop: &Stop,
-) -> Result<Composed<'s>, StoreError> {
-    let now = Utc::now();
-    let up_to = store.latest_seq()?;
-    let first_lower = store.seq_before(now - FIRST_WINDOW)?;
-    // One index over the widest window; each subscriber then filters by their own bounds.
-    let mut widest = up_to;
-    for subscriber in subscribers {
-        widest = widest.min(store.window_end(&subscriber.key)?.unwrap_or(first_lower));
-    }
-    let candidates = store.papers_in_range(widest, up_to)?;
-    let index = PaperIndex::new(candidates.iter().map(|c| &c.paper));
-    let mut queries = QuerySet::new();
-    let topic_ids: Vec<Vec<QueryId>> = subscribers
-        .iter()
-        .map(|s| s.topics.iter().map(|t| queries.add(&t.query)).collect())
-        .collect();
-    let matches = queries.evaluate(&index);
-    let window = Window {
-        candidates: &candidates,
-        first_lower,
-        up_to,
-        slot,
-        now,
-    };
-
-    let mut outcomes = Vec::with_capacity(subscribers.len());
-    for (i, subscriber) in subscribers.iter().enumerate() {
-        if i % YIELD_EVERY == YIELD_EVERY - 1 {
-            tokio::task::yield_now().await;
-        }
-        if stop.requested() {
-            tracing::info!("stopping: {} digest(s) not composed", subscribers.len() - i);
-            break;
-        }
-        let wanted = TopicMatches::new(&matches, &topic_ids[i]);
-        let outcome = compose_one(store, config, renderer, subscriber, &window, &wanted);
-        if let Err(e) = &outcome {
-            tracing::error!(subscriber = %subscriber.email, "cannot compose the digest: {e}");
-        }
-        outcomes.push((*subscriber, outcome));
-    }
-    Ok(outcomes)
-}
-
-/// The run's period and the papers loaded for it, with the bounds they were loaded with.
-struct Window<'a> {
-    /// Oldest first.
-    candidates: &'a [StoredPaper],
-    first_lower: i64,
-    up_to: i64,
-    slot: DateTime<Utc>,
-    now: DateTime<Utc>,
+/// The exclusive lower bound of a subscriber's window: their cursor, or `first_lower` (the
+/// papers of the last [`FIRST_WINDOW`]) for their first period.
+pub fn lower_bound(cursor: Option<&Cursor>, first_lower: i64) -> i64 {
+    cursor.map_or(first_lower, |c| c.window_end_seq)
 }
 
 /// What one subscriber's topics matched among the candidates.
-struct TopicMatches<'m> {
+pub struct TopicMatches<'m> {
     /// Per topic, the candidates it matched.
     topics: Vec<&'m PaperSet>,
     /// The candidates any topic matched; `None` for a subscriber without topics, who wants
@@ -147,7 +81,7 @@ struct TopicMatches<'m> {
 }
 
 impl<'m> TopicMatches<'m> {
-    fn new(matches: &'m Matches, ids: &[QueryId]) -> Self {
+    pub fn new(matches: &'m Matches, ids: &[QueryId]) -> Self {
         TopicMatches {
             topics: ids.iter().map(|&id| matches.papers(id)).collect(),
             any: (!ids.is_empty()).then(|| matches.union_of(ids.iter().copied())),
@@ -170,117 +104,163 @@ impl<'m> TopicMatches<'m> {
     }
 }
 
-fn compose_one(
-    store: &mut Store,
-    config: &Config,
-    renderer: &Renderer,
-    subscriber: &Subscriber,
-    window: &Window<'_>,
-    wanted: &TopicMatches<'_>,
-) -> Result<Outcome, DigestError> {
-    let (slot, now) = (window.slot, window.now);
-    let key = &subscriber.key;
-    let recorded = store.record_digest(key, slot, |guard| {
-        // Read again inside the transaction: another process may have composed meanwhile.
-        let lower = guard.window_end()?.unwrap_or(window.first_lower);
-        let window_end_seq = lower.max(window.up_to);
-        // Candidates are oldest first: the window is a suffix of them.
-        let start = window.candidates.partition_point(|c| c.seq <= lower);
-        let in_window = start..window.candidates.len();
+/// The first step of the choice: the candidates of a subscriber's window that their topics
+/// matched and that have enough upvotes. Whether each was given before is the history's to
+/// answer, for these papers only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eligible {
+    /// Candidate indexes, oldest first.
+    papers: Vec<usize>,
+    /// Why there is nothing, should nothing be left.
+    reason: NothingReason,
+}
+
+impl Eligible {
+    /// `candidates` are oldest first; the window is those after `lower`.
+    pub fn new(
+        candidates: &[StoredPaper],
+        lower: i64,
+        wanted: &TopicMatches<'_>,
+        min_upvotes: u32,
+    ) -> Eligible {
+        // The window is a suffix of the candidates.
+        let start = candidates.partition_point(|c| c.seq <= lower);
+        let in_window = start..candidates.len();
         let mut reason = if in_window.is_empty() {
             NothingReason::NoNewPapers
         } else {
             NothingReason::NoneMatched
         };
-        let mut chosen: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut papers = Vec::new();
         for i in wanted.wanted(in_window) {
-            let paper = &window.candidates[i].paper;
-            if paper.upvotes < subscriber.min_upvotes {
+            if candidates[i].paper.upvotes < min_upvotes {
                 reason = reason.max(NothingReason::BelowMinUpvotes);
-                continue;
+            } else {
+                papers.push(i);
             }
-            if guard.already_given(&paper.arxiv_id)? {
-                reason = reason.max(NothingReason::AlreadySent);
-                continue;
-            }
-            chosen.push((i, wanted.topics_of(i)));
         }
-        rank(&mut chosen, window.candidates);
-        chosen.truncate(subscriber.max_papers);
+        Eligible { papers, reason }
+    }
 
-        if chosen.is_empty() && !subscriber.send_empty {
-            let digest = NewDigest {
-                window_end_seq,
-                composed_at: now,
-                content: DigestContent::Empty {
-                    reason: reason.to_string(),
-                },
-            };
-            return Ok::<_, DigestError>((digest, Err(reason)));
-        }
-
-        let entries: Vec<DigestEntry<'_>> = chosen
+    /// The arXiv ids to ask the subscriber's history about.
+    pub fn arxiv_ids(&self, candidates: &[StoredPaper]) -> Vec<String> {
+        self.papers
             .iter()
-            .map(|(i, topics)| DigestEntry {
-                paper: &window.candidates[*i].paper,
-                topics: topics
-                    .iter()
-                    .map(|&t| subscriber.topics[t].name.as_str())
-                    .collect(),
-            })
-            .collect();
-        let rendered = renderer.render(&DigestInput {
-            name: subscriber.name.as_deref(),
-            email: key,
-            date: slot.with_timezone(&subscriber.timezone).date_naive(),
-            entries: &entries,
-            unsubscribe: config.mail.unsubscribe.as_deref(),
-        })?;
-        let message_id = message::message_id(key, slot.timestamp_millis(), &config.mail.from);
-        let bytes = message::build(
-            &message::Headers {
-                from: &config.mail.from,
-                to: subscriber.mailbox(),
-                message_id: &message_id,
-                date: now.into(),
-                unsubscribe: config.mail.unsubscribe.as_deref(),
-            },
-            &rendered,
-        )?;
-        let digest = NewDigest {
-            window_end_seq,
-            composed_at: now,
-            content: DigestContent::Message {
-                message_id,
-                message: bytes,
-                papers: entries.iter().map(|e| e.paper.arxiv_id.clone()).collect(),
-            },
-        };
-        let titles: Vec<String> = entries.iter().map(|e| e.paper.title.clone()).collect();
-        Ok((digest, Ok((rendered, titles))))
-    })?;
-    Ok(match recorded {
-        None => Outcome::AlreadyComposed,
-        Some((_, Err(reason))) => Outcome::Nothing(reason),
-        Some((_, Ok((rendered, titles)))) => Outcome::Queued {
-            rendered: Box::new(rendered),
-            titles,
-        },
-    })
+            .map(|&i| candidates[i].paper.arxiv_id.clone())
+            .collect()
+    }
+
+    /// The second step: without the papers `given` before, ranked, capped at `max_papers`.
+    pub fn choose(
+        self,
+        candidates: &[StoredPaper],
+        wanted: &TopicMatches<'_>,
+        given: &HashSet<String>,
+        max_papers: usize,
+    ) -> Result<Vec<Pick>, NothingReason> {
+        let mut reason = self.reason;
+        let mut picks: Vec<Pick> = Vec::with_capacity(self.papers.len());
+        for i in self.papers {
+            if given.contains(&candidates[i].paper.arxiv_id) {
+                reason = reason.max(NothingReason::AlreadySent);
+            } else {
+                picks.push(Pick {
+                    candidate: i,
+                    topics: wanted.topics_of(i),
+                });
+            }
+        }
+        rank(&mut picks, candidates);
+        picks.truncate(max_papers);
+        if picks.is_empty() {
+            Err(reason)
+        } else {
+            Ok(picks)
+        }
+    }
+}
+
+/// A paper chosen for a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick {
+    /// Its index among the candidates.
+    pub candidate: usize,
+    /// The indexes of the subscriber's topics it matched.
+    pub topics: Vec<usize>,
 }
 
 /// Upvotes (highest first), then how many topics matched, then newest, then arXiv id so the
 /// order is total.
-fn rank(chosen: &mut [(usize, Vec<usize>)], candidates: &[StoredPaper]) {
-    chosen.sort_by_key(|(i, topics)| {
-        let p = &candidates[*i].paper;
+fn rank(picks: &mut [Pick], candidates: &[StoredPaper]) {
+    picks.sort_by_key(|pick| {
+        let p = &candidates[pick.candidate].paper;
         (
             Reverse(p.upvotes),
-            Reverse(topics.len()),
+            Reverse(pick.topics.len()),
             Reverse(p.published_at),
             Reverse(p.arxiv_id.clone()),
         )
     });
+}
+
+/// A digest ready for the outbox.
+pub struct Composed {
+    pub rendered: Rendered,
+    pub message_id: String,
+    pub message: Vec<u8>,
+    /// The arXiv ids it carries, in order.
+    pub papers: Vec<String>,
+    pub titles: Vec<String>,
+}
+
+/// Renders the picks (none for an empty digest with `send_empty`) into the message of
+/// `subscriber` for `slot`.
+pub fn compose(
+    config: &Config,
+    renderer: &Renderer,
+    subscriber: &Subscriber,
+    candidates: &[StoredPaper],
+    picks: &[Pick],
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Composed, DigestError> {
+    let entries: Vec<DigestEntry<'_>> = picks
+        .iter()
+        .map(|pick| DigestEntry {
+            paper: &candidates[pick.candidate].paper,
+            topics: pick
+                .topics
+                .iter()
+                .map(|&t| subscriber.topics[t].name.as_str())
+                .collect(),
+        })
+        .collect();
+    let rendered = renderer.render(&DigestInput {
+        name: subscriber.name.as_deref(),
+        email: &subscriber.key,
+        date: slot.with_timezone(&subscriber.timezone).date_naive(),
+        entries: &entries,
+        unsubscribe: config.mail.unsubscribe.as_deref(),
+    })?;
+    let message_id =
+        message::message_id(&subscriber.key, slot.timestamp_millis(), &config.mail.from);
+    let message = message::build(
+        &message::Headers {
+            from: &config.mail.from,
+            to: subscriber.mailbox(),
+            message_id: &message_id,
+            date: now.into(),
+            unsubscribe: config.mail.unsubscribe.as_deref(),
+        },
+        &rendered,
+    )?;
+    Ok(Composed {
+        rendered,
+        message_id,
+        message,
+        papers: entries.iter().map(|e| e.paper.arxiv_id.clone()).collect(),
+        titles: entries.iter().map(|e| e.paper.title.clone()).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -309,9 +289,18 @@ mod tests {
             stored(3, "2606.00003", 5, 2),
             stored(4, "2606.00004", 5, 3),
         ];
-        let mut chosen = vec![(0, vec![0, 1]), (1, vec![0]), (2, vec![0]), (3, vec![1])];
-        rank(&mut chosen, &candidates);
-        let order: Vec<usize> = chosen.iter().map(|(i, _)| *i).collect();
+        let pick = |candidate, topics: &[usize]| Pick {
+            candidate,
+            topics: topics.to_vec(),
+        };
+        let mut picks = vec![
+            pick(0, &[0, 1]),
+            pick(1, &[0]),
+            pick(2, &[0]),
+            pick(3, &[1]),
+        ];
+        rank(&mut picks, &candidates);
+        let order: Vec<usize> = picks.iter().map(|p| p.candidate).collect();
         // 9 upvotes first; among the 5s, two topics beat one; then the newer of the rest.
         assert_eq!(order, [1, 0, 3, 2]);
     }

@@ -1,18 +1,23 @@
 //! Paperboy: emails each subscriber a personalised digest of new and trending research papers.
 //!
-//! The pipeline, one module per stage: `source` fetches papers into the `store`; `digest`
-//! chooses each subscriber's papers with `topics`, renders them with `render` into a
-//! `message`, and puts it in the outbox; `deliver` sends what the outbox holds. `commands`
-//! wires the stages together for each command of the `cli`.
+//! Layers, each using only those below it: `main` → `commands` (one function per command of
+//! the `cli`) → `daemon` and `pipeline` (one run's fetch → compose → deliver) → `app` (what a
+//! config builds: templates, transport, sources, HTTP client, state) → the stages: `source`
+//! fetches papers into the `store`; `digest` chooses each subscriber's papers with `topics`
+//! and renders them with `render` into a `message`; `deliver` sends what the outbox holds.
+//! `error` holds the error every command returns and the exit code it maps to.
 
+pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod digest;
+pub mod error;
 pub mod message;
 pub mod paper;
+pub mod pipeline;
 pub mod render;
 pub mod schedule;
 pub mod source;
@@ -23,7 +28,7 @@ pub mod topics;
 
 /// An error and all its causes on one line: library errors often say only "error sending
 /// request" at the top and the useful part ("connection refused") below.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use paperboy::cli::Cli;
-use paperboy::commands::{self, Exit, UsageError};
-use paperboy::config::ConfigError;
+use paperboy::commands;
+use paperboy::error::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,13 +27,12 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     let exit = match result {
         Ok(exit) => exit,
+        // The reader of our output closed it (`paperboy fetch | head -1`): it has what it
+        // wanted, as with ripgrep.
+        Err(error) if error.is_broken_pipe() => Exit::Success,
         Err(error) => {
-            eprintln!("paperboy: {error:#}");
-            if error.is::<ConfigError>() || error.is::<UsageError>() {
-                Exit::Usage
-            } else {
-                Exit::Failure
-            }
+            eprintln!("paperboy: {}", paperboy::error_chain(&error));
+            error.exit()
         }
     };
     ExitCode::from(exit as u8)

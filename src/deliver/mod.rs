@@ -4,6 +4,7 @@
 mod file;
 mod smtp;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,7 +13,7 @@ use lettre::address::Envelope;
 
 use crate::config::{DeliveryConfig, TransportConfig};
 use crate::stop::Stop;
-use crate::store::{OutboxItem, Store, StoreError};
+use crate::store::{OutboxItem, SharedStore, StoreError};
 
 pub use file::FileTransport;
 pub use smtp::SmtpTransport;
@@ -84,21 +85,23 @@ pub struct DeliveryReport {
     pub failed: usize,
 }
 
-/// Sends the pending digests of `recipients`. Each transient failure is retried up to
+/// Sends the pending digests of `recipients` (each subscriber's address by their key in the
+/// state), to the address as configured. Each transient failure is retried up to
 /// `retries` times, waiting `retry_delay` and doubling; a permanent one marks the digest
 /// failed with the server's words. Digests are claimed a batch at a time, right before they
 /// are sent, so another process draining the same outbox never sends one of them too. After
 /// `stop`, no new batch starts; what is left stays pending.
 pub async fn deliver_pending(
-    store: &mut Store,
+    store: &SharedStore,
     mailer: &Mailer,
     config: &DeliveryConfig,
     from: &lettre::Address,
-    recipients: &[String],
+    recipients: &HashMap<String, lettre::Address>,
     stop: &Stop,
 ) -> Result<DeliveryReport, StoreError> {
     let mut report = DeliveryReport::default();
-    let mut queue = store.pending(Some(recipients))?;
+    let keys: Vec<String> = recipients.keys().cloned().collect();
+    let mut queue = store.run(move |s| s.pending(Some(&keys))).await?;
     let mut delay = config.retry_delay;
     for round in 0..=config.retries {
         if queue.is_empty() || stop.requested() {
@@ -121,7 +124,8 @@ pub async fn deliver_pending(
             let mut batch = Vec::with_capacity(mailer.concurrency());
             for item in items.by_ref() {
                 let now = Utc::now();
-                if store.claim(item.id, now, now + CLAIM)? {
+                let id = item.id;
+                if store.run(move |s| s.claim(id, now, now + CLAIM)).await? {
                     batch.push(item);
                     if batch.len() == mailer.concurrency() {
                         break;
@@ -138,7 +142,7 @@ pub async fn deliver_pending(
             let mut results = futures_util::stream::iter(batch)
                 .map(|item| async move {
                     let send = async {
-                        let envelope = envelope(from, &item.subscriber)?;
+                        let envelope = envelope(from, &recipients[&item.subscriber])?;
                         mailer.send(&envelope, &item).await
                     };
                     // lettre bounds only the connect; a server that stops answering mid-
@@ -155,7 +159,7 @@ pub async fn deliver_pending(
             // failed write does not stop the rest of the batch being recorded.
             let mut first_error = None;
             while let Some((item, result)) = results.next().await {
-                let recorded = record(store, &item, result, &mut report, &mut retry);
+                let recorded = record(store, &item, result, &mut report, &mut retry).await;
                 if let Err(e) = recorded {
                     tracing::error!(subscriber = %item.subscriber, digest = item.id, "cannot record the result: {e}");
                     first_error.get_or_insert(e);
@@ -172,8 +176,8 @@ pub async fn deliver_pending(
 }
 
 /// Writes one send's result to the outbox and the report.
-fn record(
-    store: &mut Store,
+async fn record(
+    store: &SharedStore,
     item: &OutboxItem,
     result: Result<(), SendError>,
     report: &mut DeliveryReport,
@@ -183,17 +187,23 @@ fn record(
     let (subscriber, digest) = (&item.subscriber, item.id);
     match result {
         Ok(()) => {
-            store.mark_sent(item.id, now)?;
+            store.run(move |s| s.mark_sent(digest, now)).await?;
             tracing::info!(%subscriber, digest, "digest sent");
             report.sent += 1;
         }
         Err(SendError::Permanent(e)) => {
-            store.mark_attempt_failed(item.id, &e, true, now)?;
+            let error = e.clone();
+            store
+                .run(move |s| s.mark_attempt_failed(digest, &error, true, now))
+                .await?;
             tracing::error!(%subscriber, digest, "digest failed: {e}");
             report.failed += 1;
         }
         Err(SendError::Transient(e)) => {
-            store.mark_attempt_failed(item.id, &e, false, now)?;
+            let error = e.clone();
+            store
+                .run(move |s| s.mark_attempt_failed(digest, &error, false, now))
+                .await?;
             tracing::warn!(%subscriber, digest, "digest not sent yet: {e}");
             retry.push(item.clone());
         }
@@ -201,10 +211,7 @@ fn record(
     Ok(())
 }
 
-fn envelope(from: &lettre::Address, to: &str) -> Result<Envelope, SendError> {
-    let to = to
-        .parse::<lettre::Address>()
-        .map_err(|e| SendError::Permanent(format!("recipient {to:?}: {e}")))?;
-    Envelope::new(Some(from.clone()), vec![to])
+fn envelope(from: &lettre::Address, to: &lettre::Address) -> Result<Envelope, SendError> {
+    Envelope::new(Some(from.clone()), vec![to.clone()])
         .map_err(|e| SendError::Permanent(format!("envelope: {e}")))
 }

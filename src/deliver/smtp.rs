@@ -11,6 +11,9 @@ use crate::config::{SmtpConfig, SmtpSecurity};
 
 pub struct SmtpTransport {
     inner: AsyncSmtpTransport<Tokio1Executor>,
+    /// `host:port`, for messages.
+    address: String,
+    logs_in: bool,
     max_connections: usize,
     timeout: std::time::Duration,
 }
@@ -40,6 +43,8 @@ impl SmtpTransport {
         }
         Ok(SmtpTransport {
             inner: builder.build(),
+            address: format!("{}:{}", config.host, config.port),
+            logs_in: config.credentials.is_some(),
             max_connections: config.max_connections as usize,
             timeout: config.timeout,
         })
@@ -64,6 +69,15 @@ impl SmtpTransport {
             Ok(Err(e)) => Err(classify(e)),
             Err(_) => Err(SendError::Transient(format!("no answer within {budget:?}"))),
         }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Whether the connection logs in (credentials are configured).
+    pub fn logs_in(&self) -> bool {
+        self.logs_in
     }
 
     pub fn max_connections(&self) -> usize {

@@ -1,102 +1,55 @@
-//! The state database (SQLite): papers, digests (the outbox) and which papers each subscriber
-//! was sent. Migrations are numbered by `PRAGMA user_version`.
+//! The state database (SQLite): papers, each subscriber's cursor, and the digests composed for
+//! them (the outbox and its history). The schema lives in `migrations`.
 //!
-//! A paper's `seq` (its row id, AUTOINCREMENT so never reused) is the fetch sequence: digests
-//! record the highest `seq` they covered, so the next window starts exactly after it whatever
-//! the wall clock does.
+//! A paper's `seq` (its row id, AUTOINCREMENT so never reused) is the fetch sequence: a
+//! subscriber's cursor records the highest `seq` their last period covered, so the next window
+//! starts exactly after it whatever the wall clock does.
+//!
+//! [`Store`] is synchronous; [`SharedStore`] runs it off the async worker threads.
 
-use std::collections::HashSet;
+mod migrations;
+mod shared;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rusqlite::backup::Backup;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+pub use shared::SharedStore;
 
 use crate::paper::Paper;
 
+/// How long a write waits for another process's (a daemon and a one-shot command may share
+/// the database).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create the state folder {path}: {source}")]
+    #[error("cannot create the folder {path}")]
     CreateDir {
         path: String,
         source: std::io::Error,
     },
-    #[error("state database {path}: {source}")]
+    #[error("cannot open {path}")]
     Open {
         path: String,
         source: rusqlite::Error,
     },
     #[error(
-        "state database was written by a newer paperboy (schema {found}, this one knows {known})"
+        "the state database was written by a newer paperboy (schema {found}, this one knows {known})"
     )]
     TooNew { found: i64, known: i64 },
-    #[error("state database: {0}")]
+    #[error("cannot upgrade the state database: {0}")]
+    Migration(String),
+    #[error("state database")]
     Sql(#[from] rusqlite::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// Each entry upgrades the schema by one version.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE papers (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    arxiv_id      TEXT NOT NULL UNIQUE,
-    title         TEXT NOT NULL,
-    summary       TEXT NOT NULL,
-    authors       TEXT NOT NULL,      -- JSON array of names
-    categories    TEXT NOT NULL,      -- JSON array
-    published_at  TEXT,
-    upvotes       INTEGER NOT NULL,
-    num_comments  INTEGER NOT NULL,
-    github_repo   TEXT,
-    github_stars  INTEGER,
-    project_page  TEXT,
-    ai_summary    TEXT,
-    ai_keywords   TEXT NOT NULL,      -- JSON array
-    organization  TEXT,
-    source        TEXT NOT NULL,      -- the source that first reported it
-    first_seen_at TEXT NOT NULL,
-    updated_at    TEXT NOT NULL
-);
-
--- One row per subscriber and period. `status` is 'pending' (in the outbox), 'sent', 'failed',
--- or 'empty' (nothing to send; kept so the next window starts after this one).
-CREATE TABLE digests (
-    id              INTEGER PRIMARY KEY,
-    subscriber      TEXT NOT NULL,
-    slot            TEXT NOT NULL,
-    window_end_seq  INTEGER NOT NULL,
-    composed_at     TEXT NOT NULL,
-    status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'empty')),
-    reason          TEXT,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    last_error      TEXT,
-    last_attempt_at TEXT,
-    sent_at         TEXT,
-    -- A sender claims a pending digest until this time, so that a daemon and a one-shot
-    -- command never send the same digest at once; a crashed sender's claim runs out.
-    claimed_until   TEXT,
-    claimed_by      TEXT,
-    message_id      TEXT,
-    message         BLOB,
-    UNIQUE (subscriber, slot)
-);
-CREATE INDEX digests_pending ON digests (status) WHERE status = 'pending';
-
-CREATE TABLE digest_papers (
-    digest_id INTEGER NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
-    arxiv_id  TEXT NOT NULL,
-    position  INTEGER NOT NULL,
-    PRIMARY KEY (digest_id, arxiv_id)
-);
-
--- A paper counts as sent once the digest carrying it is: marking the digest sent records its
--- papers in the same transaction by construction.
-CREATE VIEW sent_papers AS
-    SELECT d.subscriber, p.arxiv_id, d.id AS digest_id, d.sent_at
-    FROM digests d JOIN digest_papers p ON p.digest_id = d.id
-    WHERE d.status = 'sent';
-"#];
 
 /// A paper as stored, with the fetch sequence and the time Paperboy first saw it.
 #[derive(Debug, Clone)]
@@ -114,9 +67,65 @@ pub struct UpsertReport {
     pub updated: usize,
 }
 
-/// A digest to record: the period it covers and, unless it is empty, the message to send.
+/// Where a subscriber's next window starts, and the period that set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub window_end_seq: i64,
+    pub last_slot: DateTime<Utc>,
+}
+
+/// A digest's place in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestStatus {
+    /// Waiting to be sent.
+    Pending,
+    Sent,
+    /// Given up on: a permanent SMTP failure, or its subscriber left.
+    Failed,
+}
+
+impl DigestStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            DigestStatus::Pending => "pending",
+            DigestStatus::Sent => "sent",
+            DigestStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for DigestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for DigestStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for DigestStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_str()? {
+            "pending" => Ok(DigestStatus::Pending),
+            "sent" => Ok(DigestStatus::Sent),
+            "failed" => Ok(DigestStatus::Failed),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
+/// One subscriber's period to record: their new cursor and, unless there was nothing to send,
+/// the message for the outbox.
 #[derive(Debug)]
 pub struct NewDigest {
+    pub subscriber: String,
+    pub slot: DateTime<Utc>,
+    /// The cursor this period was composed from. Recording is refused if it moved since:
+    /// another process composed for the subscriber meanwhile.
+    pub based_on: Option<Cursor>,
     pub window_end_seq: i64,
     pub composed_at: DateTime<Utc>,
     pub content: DigestContent,
@@ -125,13 +134,25 @@ pub struct NewDigest {
 #[derive(Debug)]
 pub enum DigestContent {
     /// Nothing to send, and why.
-    Empty { reason: String },
+    Nothing { reason: String },
     /// A message for the outbox and the papers it carries, in order.
     Message {
         message_id: String,
         message: Vec<u8>,
         papers: Vec<String>,
     },
+}
+
+/// What became of one [`NewDigest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// In the outbox, with this id.
+    Queued(i64),
+    /// The cursor moved on; nothing to send.
+    Nothing,
+    /// Another process composed for this subscriber since their cursor was read; nothing was
+    /// recorded.
+    Conflict,
 }
 
 /// A digest waiting in the outbox.
@@ -144,18 +165,26 @@ pub struct OutboxItem {
     pub message: Vec<u8>,
 }
 
-/// One row of `status`.
+/// A digest as `status` shows it.
 #[derive(Debug, Clone)]
 pub struct DigestRecord {
     pub id: i64,
     pub subscriber: String,
     pub slot: DateTime<Utc>,
-    pub status: String,
-    pub reason: Option<String>,
+    pub status: DigestStatus,
     pub papers: u32,
     pub attempts: u32,
     pub last_error: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What `status` shows of one subscriber.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberRecord {
+    /// Their last delivered digest.
+    pub last_sent: Option<DigestRecord>,
+    /// Their last period, and why it had nothing to send if it had not.
+    pub last_period: Option<(DateTime<Utc>, Option<String>)>,
 }
 
 pub struct Store {
@@ -193,7 +222,7 @@ impl Store {
             };
             let file = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .map_err(open)?;
-            file.busy_timeout(std::time::Duration::from_secs(10))?;
+            file.busy_timeout(BUSY_TIMEOUT)?;
             Backup::new(&file, &mut memory)?
                 .run_to_completion(i32::MAX, std::time::Duration::ZERO, None)
                 .map_err(open)?;
@@ -206,12 +235,10 @@ impl Store {
     }
 
     fn setup(mut conn: Connection) -> Result<Store> {
-        // A daemon and a one-shot command may share the database: wait for each other's writes.
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&mut conn)?;
+        migrations::migrate(&mut conn)?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -221,17 +248,12 @@ impl Store {
 
     /// Runs `f` in a write transaction: BEGIN IMMEDIATE so that reads inside it see the state
     /// the writes are based on, even with another process writing.
-    fn write<T, E: From<StoreError>>(
-        &mut self,
-        f: impl FnOnce(&Connection) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let sql = |e: rusqlite::Error| E::from(StoreError::Sql(e));
+    fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
-        tx.commit().map_err(sql)?;
+        tx.commit()?;
         Ok(value)
     }
 
@@ -359,35 +381,54 @@ impl Store {
         }
     }
 
-    /// The end of the window that the subscriber's last digest covered, `None` for one who
-    /// never had a digest.
-    pub fn window_end(&self, subscriber: &str) -> Result<Option<i64>> {
-        Ok(window_end(&self.conn, subscriber)?)
+    /// The cursors of every subscriber who has had a period.
+    pub fn cursors(&self) -> Result<HashMap<String, Cursor>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT subscriber, window_end_seq, last_slot FROM cursors")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Cursor {
+                    window_end_seq: r.get(1)?,
+                    last_slot: r.get(2)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Records a digest unless one exists for this subscriber and slot. `compose` runs inside
-    /// the same write transaction and decides the content from the subscriber's history as it
-    /// is now: that is how composition stays exact when two processes compose at once.
-    /// Returns the new digest's id with what `compose` returned, or `None` when the slot was
-    /// already composed.
-    pub fn record_digest<T, E: From<StoreError>>(
-        &mut self,
-        subscriber: &str,
-        slot: DateTime<Utc>,
-        compose: impl FnOnce(&DigestGuard<'_>) -> Result<(NewDigest, T), E>,
-    ) -> Result<Option<(i64, T)>, E> {
-        self.write(|conn| {
-            let sql = |e: rusqlite::Error| E::from(StoreError::Sql(e));
-            let exists = conn
-                .prepare_cached("SELECT 1 FROM digests WHERE subscriber = ?1 AND slot = ?2")
-                .and_then(|mut s| s.exists(params![subscriber, time_key(slot)]))
-                .map_err(sql)?;
-            if exists {
-                return Ok(None);
+    /// Which of `arxiv_ids` were given to the subscriber: carried by a digest of theirs that
+    /// was sent or waits in the outbox. One index lookup per id, whatever their history.
+    pub fn given_among(&self, subscriber: &str, arxiv_ids: &[String]) -> Result<HashSet<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM digest_papers p JOIN digests d ON d.id = p.digest_id
+             WHERE p.subscriber = ?1 AND p.arxiv_id = ?2 AND d.status IN ('pending', 'sent')",
+        )?;
+        let mut given = HashSet::new();
+        for id in arxiv_ids {
+            if stmt.exists(params![subscriber, id])? {
+                given.insert(id.clone());
             }
-            let (digest, extra) = compose(&DigestGuard { conn, subscriber })?;
-            let id = insert_digest(conn, subscriber, slot, &digest).map_err(sql)?;
-            Ok(Some((id, extra)))
+        }
+        Ok(given)
+    }
+
+    /// Records each subscriber's period in one transaction: moves their cursor and puts their
+    /// message, if any, in the outbox. A period whose cursor moved since it was read is not
+    /// recorded ([`Recorded::Conflict`]): that is how two processes composing at once stay
+    /// exact, since each decided from a history the other changed.
+    pub fn record_digests(&mut self, digests: &[NewDigest]) -> Result<Vec<Recorded>> {
+        self.write(|conn| {
+            let mut recorded = Vec::with_capacity(digests.len());
+            for digest in digests {
+                if cursor(conn, &digest.subscriber)? != digest.based_on {
+                    recorded.push(Recorded::Conflict);
+                    continue;
+                }
+                recorded.push(insert_digest(conn, digest)?);
+            }
+            Ok(recorded)
         })
     }
 
@@ -442,11 +483,10 @@ impl Store {
     /// with an older config must not fail the digest of a subscriber added since.
     pub fn fail_unsubscribed(
         &mut self,
-        subscribers: &[String],
+        subscribers: &HashSet<String>,
         config_loaded_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        let subscribers: HashSet<&str> = subscribers.iter().map(String::as_str).collect();
         self.write(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, subscriber FROM digests
@@ -458,19 +498,17 @@ impl Store {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                 })?
                 .filter_map(|row| match row {
-                    Ok((id, subscriber)) if !subscribers.contains(subscriber.as_str()) => {
-                        Some(Ok(id))
-                    }
+                    Ok((id, subscriber)) if !subscribers.contains(&subscriber) => Some(Ok(id)),
                     Ok(_) => None,
                     Err(e) => Some(Err(e)),
                 })
                 .collect::<rusqlite::Result<_>>()?;
             for id in &orphans {
                 conn.execute(
-                    "UPDATE digests SET status = 'failed', last_error = 'no longer a subscriber',
+                    "UPDATE digests SET status = ?3, last_error = 'no longer a subscriber',
                         last_attempt_at = ?2, claimed_until = NULL, claimed_by = NULL
                      WHERE id = ?1",
-                    params![id, time_key(now)],
+                    params![id, time_key(now), DigestStatus::Failed],
                 )?;
             }
             Ok(orphans.len())
@@ -489,14 +527,14 @@ impl Store {
     }
 
     /// Marks a digest delivered, whoever holds its claim: the mail is out. Its papers count as
-    /// sent to its subscriber from now on.
+    /// given to its subscriber for good.
     pub fn mark_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.write(|conn| {
             conn.execute(
-                "UPDATE digests SET status = 'sent', sent_at = ?2, attempts = attempts + 1,
+                "UPDATE digests SET status = ?3, sent_at = ?2, attempts = attempts + 1,
                     last_attempt_at = ?2, last_error = NULL, claimed_until = NULL, claimed_by = NULL
                  WHERE id = ?1 AND status = 'pending'",
-                params![id, time_key(now)],
+                params![id, time_key(now), DigestStatus::Sent],
             )?;
             Ok(())
         })
@@ -512,7 +550,11 @@ impl Store {
         permanent: bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let status = if permanent { "failed" } else { "pending" };
+        let status = if permanent {
+            DigestStatus::Failed
+        } else {
+            DigestStatus::Pending
+        };
         let owner = self.owner.clone();
         self.write(|conn| {
             conn.execute(
@@ -525,100 +567,130 @@ impl Store {
         })
     }
 
-    /// The latest digest of each subscriber, newest first, plus every pending or failed one.
-    pub fn digest_records(&self) -> Result<Vec<DigestRecord>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT d.id, d.subscriber, d.slot, d.status, d.reason, d.attempts, d.last_error,
-                    d.sent_at, (SELECT count(*) FROM digest_papers p WHERE p.digest_id = d.id)
-             FROM digests d
-             WHERE d.status IN ('pending', 'failed')
-                OR d.id = (SELECT max(id) FROM digests l WHERE l.subscriber = d.subscriber)
-             ORDER BY d.subscriber, d.id DESC",
-        )?;
-        let records = stmt.query_map([], |r| {
-            Ok(DigestRecord {
-                id: r.get(0)?,
-                subscriber: r.get(1)?,
-                slot: r.get(2)?,
-                status: r.get(3)?,
-                reason: r.get(4)?,
-                attempts: r.get(5)?,
-                last_error: r.get(6)?,
-                sent_at: r.get(7)?,
-                papers: r.get(8)?,
-            })
-        })?;
+    /// Drops the message bodies of digests sent or failed before `before`: a 10-paper digest
+    /// is ~20 KB, and nothing reads it once it is out. The rows and their papers stay, since
+    /// "never twice" rests on them.
+    pub fn prune_messages(&mut self, before: DateTime<Utc>) -> Result<usize> {
+        let before = time_key(before);
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE digests SET message = NULL
+                 WHERE message IS NOT NULL AND status IN ('sent', 'failed')
+                   AND coalesce(sent_at, last_attempt_at, composed_at) < ?1",
+                [before],
+            )?)
+        })
+    }
+
+    /// What `status` shows of `subscriber`.
+    pub fn subscriber_record(&self, subscriber: &str) -> Result<SubscriberRecord> {
+        let last_sent = self
+            .conn
+            .prepare_cached(&format!(
+                "{DIGEST_RECORD} WHERE d.subscriber = ?1 AND d.status = 'sent'
+                 ORDER BY d.id DESC LIMIT 1"
+            ))?
+            .query_row([subscriber], digest_record)
+            .optional()?;
+        let last_period = self
+            .conn
+            .prepare_cached("SELECT last_slot, nothing_reason FROM cursors WHERE subscriber = ?1")?
+            .query_row([subscriber], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(SubscriberRecord {
+            last_sent,
+            last_period,
+        })
+    }
+
+    /// Every digest pending or failed for good, oldest first.
+    pub fn outbox(&self) -> Result<Vec<DigestRecord>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{DIGEST_RECORD} WHERE d.status IN ('pending', 'failed') ORDER BY d.id"
+        ))?;
+        let records = stmt.query_map([], digest_record)?;
         Ok(records.collect::<rusqlite::Result<_>>()?)
     }
 }
 
-fn insert_digest(
-    conn: &Connection,
-    subscriber: &str,
-    slot: DateTime<Utc>,
-    digest: &NewDigest,
-) -> rusqlite::Result<i64> {
-    let (status, reason, message_id, message, papers): (_, _, _, _, &[String]) =
-        match &digest.content {
-            DigestContent::Empty { reason } => ("empty", Some(reason), None, None, &[]),
-            DigestContent::Message {
-                message_id,
-                message,
-                papers,
-            } => ("pending", None, Some(message_id), Some(message), papers),
-        };
+const DIGEST_RECORD: &str = "SELECT d.id, d.subscriber, d.slot, d.status, d.attempts,
+        d.last_error, d.sent_at, (SELECT count(*) FROM digest_papers p WHERE p.digest_id = d.id)
+    FROM digests d";
+
+fn digest_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<DigestRecord> {
+    Ok(DigestRecord {
+        id: r.get(0)?,
+        subscriber: r.get(1)?,
+        slot: r.get(2)?,
+        status: r.get(3)?,
+        attempts: r.get(4)?,
+        last_error: r.get(5)?,
+        sent_at: r.get(6)?,
+        papers: r.get(7)?,
+    })
+}
+
+fn cursor(conn: &Connection, subscriber: &str) -> rusqlite::Result<Option<Cursor>> {
+    conn.prepare_cached("SELECT window_end_seq, last_slot FROM cursors WHERE subscriber = ?1")?
+        .query_row([subscriber], |r| {
+            Ok(Cursor {
+                window_end_seq: r.get(0)?,
+                last_slot: r.get(1)?,
+            })
+        })
+        .optional()
+}
+
+/// Moves the subscriber's cursor and, for a message, puts it in the outbox with its papers.
+fn insert_digest(conn: &Connection, digest: &NewDigest) -> rusqlite::Result<Recorded> {
+    let reason = match &digest.content {
+        DigestContent::Nothing { reason } => Some(reason.as_str()),
+        DigestContent::Message { .. } => None,
+    };
     conn.prepare_cached(
-        "INSERT INTO digests (subscriber, slot, window_end_seq, composed_at, status, reason,
-            message_id, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO cursors (subscriber, window_end_seq, last_slot, composed_at, nothing_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (subscriber) DO UPDATE SET window_end_seq = ?2, last_slot = ?3,
+             composed_at = ?4, nothing_reason = ?5",
     )?
     .execute(params![
-        subscriber,
-        time_key(slot),
+        digest.subscriber,
+        digest.window_end_seq,
+        time_key(digest.slot),
+        time_key(digest.composed_at),
+        reason,
+    ])?;
+    let DigestContent::Message {
+        message_id,
+        message,
+        papers,
+    } = &digest.content
+    else {
+        return Ok(Recorded::Nothing);
+    };
+    conn.prepare_cached(
+        "INSERT INTO digests (subscriber, slot, window_end_seq, composed_at, status,
+            message_id, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        digest.subscriber,
+        time_key(digest.slot),
         digest.window_end_seq,
         time_key(digest.composed_at),
-        status,
-        reason,
+        DigestStatus::Pending,
         message_id,
         message,
     ])?;
     let id = conn.last_insert_rowid();
     let mut insert_paper = conn.prepare_cached(
-        "INSERT INTO digest_papers (digest_id, arxiv_id, position) VALUES (?1, ?2, ?3)",
+        "INSERT INTO digest_papers (digest_id, subscriber, arxiv_id, position)
+         VALUES (?1, ?2, ?3, ?4)",
     )?;
     for (position, arxiv_id) in papers.iter().enumerate() {
-        insert_paper.execute(params![id, arxiv_id, position as i64])?;
+        insert_paper.execute(params![id, digest.subscriber, arxiv_id, position as i64])?;
     }
-    Ok(id)
-}
-
-fn window_end(conn: &Connection, subscriber: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT max(window_end_seq) FROM digests WHERE subscriber = ?1")?
-        .query_row([subscriber], |r| r.get(0))
-}
-
-/// Read access to one subscriber's history inside the transaction that records their digest.
-pub struct DigestGuard<'a> {
-    conn: &'a Connection,
-    subscriber: &'a str,
-}
-
-impl DigestGuard<'_> {
-    /// The end of the window the subscriber's last digest covered.
-    pub fn window_end(&self) -> Result<Option<i64>> {
-        Ok(window_end(self.conn, self.subscriber)?)
-    }
-
-    /// Whether the paper was sent to the subscriber, or waits in their outbox.
-    pub fn already_given(&self, arxiv_id: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT 1 FROM digest_papers p JOIN digests d ON d.id = p.digest_id
-                 WHERE d.subscriber = ?1 AND p.arxiv_id = ?2 AND d.status IN ('pending', 'sent')",
-            )?
-            .exists(params![self.subscriber, arxiv_id])?)
-    }
+    Ok(Recorded::Queued(id))
 }
 
 /// Every time is stored in one fixed-width UTC form with milliseconds, so that comparing
@@ -637,24 +709,6 @@ fn list(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Vec<String>>
     serde_json::from_str(&text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
     })
-}
-
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let known = MIGRATIONS.len() as i64;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > known {
-        return Err(StoreError::TooNew {
-            found: version,
-            known,
-        });
-    }
-    for migration in &MIGRATIONS[version as usize..] {
-        tx.execute_batch(migration)?;
-    }
-    tx.pragma_update(None, "user_version", known)?;
-    tx.commit()?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -702,47 +756,73 @@ mod tests {
         assert_eq!(store.seq_before(t1).unwrap(), 2);
     }
 
+    fn period(
+        who: &str,
+        slot: DateTime<Utc>,
+        based_on: Option<Cursor>,
+        papers: &[&str],
+    ) -> NewDigest {
+        NewDigest {
+            subscriber: who.into(),
+            slot,
+            based_on,
+            window_end_seq: 1,
+            composed_at: slot,
+            content: DigestContent::Message {
+                message_id: format!("<{who}.{}>", slot.timestamp_millis()),
+                message: b"m".to_vec(),
+                papers: papers.iter().map(|p| p.to_string()).collect(),
+            },
+        }
+    }
+
+    /// Puts a message for `who` in the outbox, composed at `now`.
+    fn queue(store: &mut Store, who: &str, now: DateTime<Utc>) -> i64 {
+        let based_on = store.cursors().unwrap().remove(who);
+        match store
+            .record_digests(&[period(who, now, based_on, &[])])
+            .unwrap()[..]
+        {
+            [Recorded::Queued(id)] => id,
+            ref other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn a_slot_is_recorded_once_and_sent_papers_follow_the_digest_status() {
+    fn a_period_moves_the_cursor_and_given_papers_follow_the_digest_status() {
         let mut store = Store::open_in_memory().unwrap();
         let now = Utc::now();
-        store
-            .upsert_papers("hf", &[paper("2601.00001", 1)], now)
-            .unwrap();
-        let record = |store: &mut Store| {
-            store
-                .record_digest("a@example.org", now, |guard| {
-                    assert!(!guard.already_given("2601.00001")?);
-                    Ok::<_, StoreError>((
-                        NewDigest {
-                            window_end_seq: 1,
-                            composed_at: now,
-                            content: DigestContent::Message {
-                                message_id: "<x@example.org>".into(),
-                                message: b"hello".to_vec(),
-                                papers: vec!["2601.00001".into()],
-                            },
-                        },
-                        (),
-                    ))
-                })
-                .unwrap()
+        let who = "a@example.org";
+        let ids = ["2601.00001".to_string(), "2601.00002".to_string()];
+        let Recorded::Queued(id) = store
+            .record_digests(&[period(who, now, None, &["2601.00001"])])
+            .unwrap()[0]
+        else {
+            panic!("not queued")
         };
-        let (id, ()) = record(&mut store).unwrap();
-        assert!(record(&mut store).is_none(), "the same slot twice");
+        let cursor = store.cursors().unwrap().remove(who).unwrap();
+        assert_eq!(cursor.window_end_seq, 1);
+        assert_eq!(cursor.last_slot.timestamp_millis(), now.timestamp_millis());
+        // Composed from the cursor before this period: another process got there first.
+        let later = now + chrono::Duration::hours(1);
+        assert_eq!(
+            store
+                .record_digests(&[period(who, later, None, &[])])
+                .unwrap(),
+            [Recorded::Conflict]
+        );
+        let given = |store: &Store| store.given_among(who, &ids).unwrap();
+        assert_eq!(
+            given(&store),
+            HashSet::from([ids[0].clone()]),
+            "pending counts"
+        );
+        assert!(store.given_among("b@example.org", &ids).unwrap().is_empty());
+
         assert!(
             store
                 .claim(id, now, now + chrono::Duration::minutes(5))
                 .unwrap()
-        );
-        assert_eq!(store.outbox_counts().unwrap(), (1, 0));
-        assert_eq!(store.window_end("a@example.org").unwrap(), Some(1));
-        assert_eq!(store.pending(None).unwrap().len(), 1);
-        assert!(
-            store
-                .pending(Some(&["b@example.org".into()]))
-                .unwrap()
-                .is_empty()
         );
         store
             .mark_attempt_failed(id, "451 try later", false, now)
@@ -750,30 +830,128 @@ mod tests {
         assert_eq!(store.pending(None).unwrap()[0].attempts, 1);
         store.mark_sent(id, now).unwrap();
         assert!(store.pending(None).unwrap().is_empty());
-        let sent: i64 = store
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sent_papers WHERE subscriber = 'a@example.org'",
-                [],
-                |r| r.get(0),
-            )
+        assert_eq!(given(&store).len(), 1, "sent counts");
+
+        // A period with nothing to send moves the cursor and adds no digest.
+        let nothing = NewDigest {
+            content: DigestContent::Nothing {
+                reason: "no new papers".into(),
+            },
+            ..period(who, later, Some(cursor), &[])
+        };
+        assert_eq!(
+            store.record_digests(&[nothing]).unwrap(),
+            [Recorded::Nothing]
+        );
+        assert_eq!(store.outbox_counts().unwrap(), (0, 0));
+        let record = store.subscriber_record(who).unwrap();
+        assert_eq!(record.last_sent.unwrap().id, id);
+        assert_eq!(
+            record.last_period.unwrap().1.as_deref(),
+            Some("no new papers")
+        );
+
+        // A failed digest no longer counts as given.
+        let cursor = store.cursors().unwrap().remove(who);
+        let next = later + chrono::Duration::hours(1);
+        let Recorded::Queued(failed) = store
+            .record_digests(&[period(who, next, cursor, &["2601.00002"])])
+            .unwrap()[0]
+        else {
+            panic!("not queued")
+        };
+        assert_eq!(given(&store).len(), 2);
+        store
+            .claim(failed, next, next + chrono::Duration::minutes(5))
             .unwrap();
-        assert_eq!(sent, 1);
+        store
+            .mark_attempt_failed(failed, "550 no such user", true, next)
+            .unwrap();
+        assert_eq!(given(&store), HashSet::from([ids[0].clone()]));
     }
 
-    /// Puts a message for `who` in the outbox, composed at `now`.
-    fn queue(store: &mut Store, who: &str, now: DateTime<Utc>) -> i64 {
-        let digest = NewDigest {
-            window_end_seq: 0,
-            composed_at: now,
-            content: DigestContent::Message {
-                message_id: format!("<{who}>"),
-                message: b"m".to_vec(),
-                papers: vec![],
-            },
-        };
-        let recorded = store.record_digest(who, now, |_| Ok::<_, StoreError>((digest, ())));
-        recorded.unwrap().unwrap().0
+    #[test]
+    fn message_bodies_are_dropped_once_sent_and_old() {
+        let mut store = Store::open_in_memory().unwrap();
+        let day = chrono::Duration::days(1);
+        let t0 = Utc::now() - day * 30;
+        let old = queue(&mut store, "a@example.org", t0);
+        let recent = queue(&mut store, "b@example.org", t0);
+        let waiting = queue(&mut store, "c@example.org", t0);
+        store.mark_sent(old, t0).unwrap();
+        store.mark_sent(recent, t0 + day * 25).unwrap();
+        assert_eq!(store.prune_messages(t0 + day * 23).unwrap(), 1);
+        let bodies: Vec<(i64, bool)> = store
+            .conn
+            .prepare("SELECT id, message IS NOT NULL FROM digests ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        // The pending one keeps its body however old: it is still to be sent.
+        assert_eq!(bodies, [(old, false), (recent, true), (waiting, true)]);
+    }
+
+    #[test]
+    fn a_schema_1_database_upgrades_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::copy("tests/fixtures/state_v1.db", &path).unwrap();
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        // The empty periods became cursors, past the last window of each subscriber.
+        let cursors = store.cursors().unwrap();
+        let ends: Vec<(&str, i64)> = ["alice@example.org", "bob@example.org", "carol@example.org"]
+            .iter()
+            .map(|k| (*k, cursors[*k].window_end_seq))
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                ("alice@example.org", 30),
+                ("bob@example.org", 30),
+                ("carol@example.org", 30)
+            ]
+        );
+        let rows: Vec<(i64, DigestStatus)> = store
+            .conn
+            .prepare("SELECT id, status FROM digests ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        use DigestStatus::{Pending, Sent};
+        assert_eq!(rows, [(1, Sent), (3, Sent), (10, Pending), (12, Pending)]);
+        let pending: Vec<i64> = store.pending(None).unwrap().iter().map(|p| p.id).collect();
+        assert_eq!(pending, [10, 12]);
+        // What alice was sent and what waits for her both count as given.
+        let alices: Vec<String> = store
+            .conn
+            .prepare("SELECT arxiv_id FROM digest_papers WHERE subscriber = 'alice@example.org'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(alices.len(), 8);
+        assert_eq!(
+            store
+                .given_among("alice@example.org", &alices)
+                .unwrap()
+                .len(),
+            8
+        );
+        let bob = store.subscriber_record("bob@example.org").unwrap();
+        assert_eq!(
+            bob.last_period.unwrap().1.as_deref(),
+            Some("no new paper matched their topics")
+        );
     }
 
     #[test]
@@ -827,7 +1005,7 @@ mod tests {
             .unwrap();
         // Composed after the config was loaded: a subscriber that config does not know yet.
         queue(&mut store, "d@example.org", now);
-        let only_a = ["a@example.org".to_string()];
+        let only_a = HashSet::from(["a@example.org".to_string()]);
         assert_eq!(store.fail_unsubscribed(&only_a, now, now).unwrap(), 1);
         let mut pending: Vec<_> = store
             .pending(None)

@@ -1,0 +1,182 @@
+//! The application core: what a config turns into (templates, mail transport, sources, one
+//! HTTP client, the state), built in one place. Every command and the daemon use it, and
+//! `check` builds exactly this, so "check passed" means "run will set up".
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, Subscriber};
+use crate::deliver::Mailer;
+use crate::error::{Error, SetupError};
+use crate::render::Renderer;
+use crate::source::{self, PaperSource};
+use crate::store::{SharedStore, Store};
+
+pub struct App {
+    pub config: Config,
+    pub renderer: Renderer,
+    pub mailer: Mailer,
+    pub sources: Vec<Box<dyn PaperSource>>,
+    pub http: reqwest::Client,
+    /// Every subscriber's address by their key in the state.
+    pub recipients: HashMap<String, lettre::Address>,
+    /// When this config was loaded. A pending digest composed earlier for someone it does
+    /// not list belongs to a removed subscriber; one composed later, to a subscriber added
+    /// by a newer config in another process.
+    pub loaded_at: DateTime<Utc>,
+}
+
+impl App {
+    /// Loads the config at `path`, logs its warnings, and builds the app: what start-up and
+    /// every reload do.
+    pub fn load(path: &Path) -> Result<App, Error> {
+        let config = Config::load(path)?;
+        config.log_warnings();
+        Ok(App::build(config)?)
+    }
+
+    pub fn build(config: Config) -> Result<App, SetupError> {
+        let renderer = Renderer::new(&config.mail.subject, config.mail.templates_dir.as_deref())?;
+        let mailer = Mailer::new(&config.delivery.transport).map_err(SetupError::Mailer)?;
+        let http = source::http_client().map_err(SetupError::Http)?;
+        Ok(App {
+            renderer,
+            mailer,
+            sources: source::from_config(&config.sources),
+            http,
+            recipients: recipients(&config.subscribers),
+            loaded_at: Utc::now(),
+            config,
+        })
+    }
+
+    /// How long the message bodies of sent digests are kept.
+    pub fn keep_messages(&self) -> chrono::Duration {
+        chrono::Duration::days(7)
+    }
+
+    /// The state database, opened (created if needed) and migrated.
+    pub fn open_store(&self) -> Result<SharedStore, SetupError> {
+        let path = &self.config.state_path;
+        let store = Store::open(path).map_err(|source| SetupError::Store {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(SharedStore::new(store))
+    }
+
+    /// A copy in memory of the state, for runs that must record nothing.
+    pub fn open_dry_run_store(&self) -> Result<SharedStore, SetupError> {
+        let path = &self.config.state_path;
+        let store = Store::open_dry_run(path).map_err(|source| SetupError::Store {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(SharedStore::new(store))
+    }
+}
+
+/// The recipients of `subscribers`, by key.
+pub fn recipients<'s>(
+    subscribers: impl IntoIterator<Item = &'s Subscriber>,
+) -> HashMap<String, lettre::Address> {
+    subscribers
+        .into_iter()
+        .map(|s| (s.key.clone(), s.email.clone()))
+        .collect()
+}
+
+/// Whether the state database at `path` can be opened, or created with its folder, and
+/// written by this user, without creating anything: the check that `check` adds for what
+/// `run` will open.
+pub fn check_state_path(path: &Path) -> Result<(), SetupError> {
+    let problem = |problem: String| SetupError::StatePath {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if path.is_dir() {
+        return Err(problem("is a folder; name the database file in it".into()));
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| problem(format!("cannot be opened for writing: {e}")))?;
+    }
+    // SQLite writes its journal beside the database, so the folder must be writable too; a
+    // folder still to be made needs its nearest existing ancestor to be.
+    let folder = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut existing = folder;
+    while !existing.exists() {
+        existing = match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+    }
+    if !existing.is_dir() {
+        return Err(problem(format!(
+            "cannot create the folder {}: {} is not a folder",
+            folder.display(),
+            existing.display()
+        )));
+    }
+    let what = if existing == folder {
+        format!("the folder {} is not writable", folder.display())
+    } else {
+        format!(
+            "cannot create the folder {}: {} is not writable",
+            folder.display(),
+            existing.display()
+        )
+    };
+    probe_writable(existing).map_err(|e| problem(format!("{what} by this user ({e})")))
+}
+
+/// Creates and removes a file in `dir`: the only sure test of writing there (permissions,
+/// ACLs, read-only mounts, systemd sandboxing all count).
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let probe: PathBuf = dir.join(format!(".paperboy-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_path_check_creates_nothing_and_names_the_folder_it_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/paperboy.db");
+        check_state_path(&deep).unwrap();
+        assert!(!dir.path().join("a").exists(), "nothing was created");
+
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let err = check_state_path(&file.join("paperboy.db")).unwrap_err();
+        assert!(err.to_string().contains("is not a folder"), "{err}");
+        let err = check_state_path(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("is a folder"), "{err}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_folder_nobody_may_write_fails_the_state_path_check() {
+        // Not even root may create files in /proc, so this holds whoever runs the tests.
+        let err = check_state_path(Path::new("/proc/paperboy-test/state/paperboy.db")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("state.path \"/proc/paperboy-test/state/paperboy.db\": cannot create the folder /proc/paperboy-test/state: /proc is not writable by this user"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! The schema, as numbered migrations (`PRAGMA user_version`). Each entry upgrades the schema
+//! by one version and is never edited once released: a fresh database runs them all, so the
+//! upgrade path is the one every install takes.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Result, StoreError};
+
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+
+/// The first release's schema.
+const SCHEMA_1: &str = r#"
+CREATE TABLE papers (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    arxiv_id      TEXT NOT NULL UNIQUE,
+    title         TEXT NOT NULL,
+    summary       TEXT NOT NULL,
+    authors       TEXT NOT NULL,      -- JSON array of names
+    categories    TEXT NOT NULL,      -- JSON array
+    published_at  TEXT,
+    upvotes       INTEGER NOT NULL,
+    num_comments  INTEGER NOT NULL,
+    github_repo   TEXT,
+    github_stars  INTEGER,
+    project_page  TEXT,
+    ai_summary    TEXT,
+    ai_keywords   TEXT NOT NULL,      -- JSON array
+    organization  TEXT,
+    source        TEXT NOT NULL,      -- the source that first reported it
+    first_seen_at TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+
+-- One row per subscriber and period. `status` is 'pending' (in the outbox), 'sent', 'failed',
+-- or 'empty' (nothing to send; kept so the next window starts after this one).
+CREATE TABLE digests (
+    id              INTEGER PRIMARY KEY,
+    subscriber      TEXT NOT NULL,
+    slot            TEXT NOT NULL,
+    window_end_seq  INTEGER NOT NULL,
+    composed_at     TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'empty')),
+    reason          TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    last_attempt_at TEXT,
+    sent_at         TEXT,
+    -- A sender claims a pending digest until this time, so that a daemon and a one-shot
+    -- command never send the same digest at once; a crashed sender's claim runs out.
+    claimed_until   TEXT,
+    claimed_by      TEXT,
+    message_id      TEXT,
+    message         BLOB,
+    UNIQUE (subscriber, slot)
+);
+CREATE INDEX digests_pending ON digests (status) WHERE status = 'pending';
+
+CREATE TABLE digest_papers (
+    digest_id INTEGER NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
+    arxiv_id  TEXT NOT NULL,
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (digest_id, arxiv_id)
+);
+
+-- A paper counts as sent once the digest carrying it is: marking the digest sent records its
+-- papers in the same transaction by construction.
+CREATE VIEW sent_papers AS
+    SELECT d.subscriber, p.arxiv_id, d.id AS digest_id, d.sent_at
+    FROM digests d JOIN digest_papers p ON p.digest_id = d.id
+    WHERE d.status = 'sent';
+"#;
+
+/// A cursor per subscriber instead of an `empty` digest row per period, so that periods with
+/// nothing to send add nothing; a digest row only for a composed message; the papers of a
+/// digest indexed by subscriber, so "was this given to them" is a lookup, not a scan.
+const SCHEMA_2: &str = r#"
+DROP VIEW sent_papers;
+ALTER TABLE digests RENAME TO digests_v1;
+ALTER TABLE digest_papers RENAME TO digest_papers_v1;
+
+-- Where each subscriber's next window starts, and their last period.
+CREATE TABLE cursors (
+    subscriber     TEXT PRIMARY KEY,
+    window_end_seq INTEGER NOT NULL,
+    last_slot      TEXT NOT NULL,
+    composed_at    TEXT NOT NULL,
+    -- Why the last period had nothing to send; NULL when it composed a message.
+    nothing_reason TEXT
+) WITHOUT ROWID;
+INSERT INTO cursors (subscriber, window_end_seq, last_slot, composed_at, nothing_reason)
+    SELECT d.subscriber, max(d.window_end_seq), max(d.slot), max(d.composed_at),
+           (SELECT l.reason FROM digests_v1 l WHERE l.subscriber = d.subscriber
+            ORDER BY l.slot DESC LIMIT 1)
+    FROM digests_v1 d GROUP BY d.subscriber;
+
+-- One row per composed message: the outbox and its history.
+CREATE TABLE digests (
+    id              INTEGER PRIMARY KEY,
+    subscriber      TEXT NOT NULL,
+    slot            TEXT NOT NULL,
+    window_end_seq  INTEGER NOT NULL,
+    composed_at     TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    last_attempt_at TEXT,
+    sent_at         TEXT,
+    -- A sender claims a pending digest until this time, so that a daemon and a one-shot
+    -- command never send the same digest at once; a crashed sender's claim runs out.
+    claimed_until   TEXT,
+    claimed_by      TEXT,
+    message_id      TEXT NOT NULL,
+    -- Dropped once the digest is sent or failed and older than [state] keep_messages.
+    message         BLOB,
+    UNIQUE (subscriber, slot)
+);
+INSERT INTO digests (id, subscriber, slot, window_end_seq, composed_at, status, attempts,
+        last_error, last_attempt_at, sent_at, claimed_until, claimed_by, message_id, message)
+    SELECT id, subscriber, slot, window_end_seq, composed_at, status, attempts, last_error,
+           last_attempt_at, sent_at, claimed_until, claimed_by, message_id, message
+    FROM digests_v1 WHERE status <> 'empty';
+
+-- A paper counts as given to a subscriber while a pending or sent digest carries it.
+CREATE TABLE digest_papers (
+    digest_id  INTEGER NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
+    subscriber TEXT NOT NULL,
+    arxiv_id   TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    PRIMARY KEY (digest_id, arxiv_id)
+);
+INSERT INTO digest_papers (digest_id, subscriber, arxiv_id, position)
+    SELECT p.digest_id, d.subscriber, p.arxiv_id, p.position
+    FROM digest_papers_v1 p JOIN digests_v1 d ON d.id = p.digest_id
+    WHERE d.status <> 'empty';
+
+DROP TABLE digest_papers_v1;
+DROP TABLE digests_v1;
+CREATE INDEX digests_pending ON digests (status) WHERE status = 'pending';
+CREATE INDEX digests_by_subscriber ON digests (subscriber, status, id);
+CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
+CREATE INDEX digest_papers_given ON digest_papers (subscriber, arxiv_id);
+"#;
+
+/// Brings the schema up to date in one transaction. Foreign keys must be off meanwhile (and
+/// `PRAGMA foreign_keys` cannot change inside a transaction): rebuilding a table drops the old
+/// one, which with them on would cascade into the rows being copied.
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let known = MIGRATIONS.len() as i64;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    for migration in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(migration)?;
+    }
+    if version < known {
+        let broken: Option<String> = tx
+            .prepare("PRAGMA foreign_key_check")?
+            .query_map([], |r| r.get(0))?
+            .next()
+            .transpose()?;
+        if let Some(table) = broken {
+            return Err(StoreError::Migration(format!(
+                "a row of {table} refers to a row that does not exist"
+            )));
+        }
+    }
+    tx.pragma_update(None, "user_version", known)?;
+    tx.commit()?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
