@@ -13,6 +13,7 @@ use crate::deliver::Mailer;
 use crate::digest::{NothingReason, Outcome};
 use crate::error::{Error, Exit};
 use crate::pipeline::{self, FetchSummary};
+use crate::render::plural;
 use crate::stop::Stop;
 use crate::store::Store;
 
@@ -60,7 +61,7 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
                 writeln!(
                     out,
                     "{email}: {verb} {} — {:?}",
-                    count(titles.len(), "paper"),
+                    plural(titles.len(), "paper"),
                     rendered.subject
                 )?;
                 if dry_run {
@@ -160,7 +161,7 @@ async fn preview(app: &App, email: &str, out: Option<&Path>) -> Result<Exit, Err
     };
     eprintln!(
         "{email}: {} — {:?}",
-        count(titles.len(), "paper"),
+        plural(titles.len(), "paper"),
         rendered.subject
     );
     match out {
@@ -188,8 +189,8 @@ async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
         out,
         "{}: OK ({}, {}, templates compiled, state folder writable)",
         config.path.display(),
-        count(config.subscribers.len(), "subscriber"),
-        count(topics, "topic")
+        plural(config.subscribers.len(), "subscriber"),
+        plural(topics, "topic")
     )?;
     if !smtp {
         return Ok(Exit::Success);
@@ -322,13 +323,4 @@ fn select_subscribers<'c>(
             })
         })
         .collect()
-}
-
-/// "1 paper", "3 papers".
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }

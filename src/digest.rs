@@ -272,7 +272,6 @@ mod tests {
         let published = format!("2026-06-{day:02}T00:00:00Z");
         StoredPaper {
             seq,
-            first_seen_at: Utc::now(),
             paper: Paper {
                 upvotes,
                 published_at: Some(DateTime::parse_from_rfc3339(&published).unwrap().into()),

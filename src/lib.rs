@@ -7,6 +7,11 @@
 //! and renders them with `render` into a `message`; `deliver` sends what the outbox holds.
 //! `error` holds the error every command returns and the exit code it maps to.
 
+// The daemon speaks systemd's notify protocol over Linux's abstract sockets and stops on unix
+// signals; nothing else is tested.
+#[cfg(not(target_os = "linux"))]
+compile_error!("Paperboy runs on Linux only (systemd notify sockets, unix signals)");
+
 pub mod app;
 pub mod cli;
 pub mod commands;

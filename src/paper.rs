@@ -111,6 +111,12 @@ fn is_arxiv_id(id: &str) -> bool {
     new_style() || old_style()
 }
 
+/// `text` on one line with single spaces: titles and abstracts arrive with hard line breaks
+/// and runs of spaces, and a subject template may produce them.
+pub fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use crate::paper::Paper;
+use crate::paper::{Paper, collapse_whitespace};
 
 const HTML: &str = "digest.html";
 const TEXT: &str = "digest.txt";
@@ -71,6 +71,7 @@ impl Renderer {
     /// `templates_dir` if there is one, and the subject template.
     pub fn new(subject: &str, templates_dir: Option<&Path>) -> Result<Renderer, RenderError> {
         let mut tera = Tera::default();
+        tera.register_filter("plural", plural_filter);
         for (name, built_in) in BUILT_IN {
             let source = match templates_dir.map(|dir| dir.join(name)) {
                 Some(path) if path.exists() => {
@@ -107,7 +108,7 @@ impl Renderer {
         context.insert("unsubscribe", &input.unsubscribe);
         let subject = self.render_one(SUBJECT, "mail.subject", &context)?;
         // A header cannot carry line breaks: fold any the template produced into spaces.
-        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        let subject = collapse_whitespace(&subject);
         context.insert("subject", &subject);
         Ok(Rendered {
             html: self.render_one(HTML, HTML, &context)?,
@@ -126,6 +127,31 @@ impl Renderer {
             .render(name, context)
             .map_err(|e| template_error(label, &e))
     }
+}
+
+/// "1 paper", "3 papers": the one place a count meets its noun, for the command line and,
+/// as the `plural` filter (`{{ count | plural(noun="paper") }}`), for templates.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn plural_filter(
+    value: &tera::Value,
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let n = value
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| tera::Error::msg("plural: the value must be a whole number"))?;
+    let noun = args
+        .get("noun")
+        .and_then(tera::Value::as_str)
+        .ok_or_else(|| tera::Error::msg("plural: needs noun=\"...\""))?;
+    Ok(tera::Value::String(plural(n, noun)))
 }
 
 /// tera's own Display is only the outermost message; the cause names the variable or line.

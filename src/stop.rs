@@ -33,13 +33,14 @@ impl Stop {
             return true;
         };
         let mut receiver = receiver.clone();
+        let deadline = tokio::time::Instant::now() + duration;
         let stopped = tokio::select! {
-            _ = tokio::time::sleep(duration) => return true,
+            _ = tokio::time::sleep_until(deadline) => return true,
             waited = receiver.wait_for(|stop| *stop) => waited.is_ok(),
         };
         if !stopped {
-            // The handle is gone, so no stop can come: sleep the full time.
-            tokio::time::sleep(duration).await;
+            // The handle is gone, so no stop can come: sleep out the rest of the time.
+            tokio::time::sleep_until(deadline).await;
         }
         !stopped
     }
@@ -68,5 +69,16 @@ mod tests {
         assert!(!slept.unwrap().unwrap(), "stopped, not slept");
         assert!(stop.requested());
         assert!(Stop::never().sleep(Duration::from_millis(1)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_handle_leaves_the_sleep_its_length() {
+        let (handle, stop) = Stop::new();
+        let start = tokio::time::Instant::now();
+        let sleeper = tokio::spawn(async move { stop.sleep(Duration::from_secs(60)).await });
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(handle);
+        assert!(sleeper.await.unwrap(), "slept, not stopped");
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
     }
 }

@@ -221,6 +221,33 @@ async fn send_now_beside_a_running_daemon_sends_nobody_a_digest_twice() {
             stdout(&b)
         );
     }
+    // Both one-shot runs worked: each accounted for every subscriber (queued here, or found
+    // composed by another process) and failed nobody; a digest still being sent elsewhere
+    // makes them exit 1, nothing worse.
+    let mut queued = 0;
+    for run in [&a, &b] {
+        let out = stdout(run);
+        assert!(
+            matches!(run.status.code(), Some(0 | 1)),
+            "{out}{}",
+            stderr(run)
+        );
+        assert!(out.contains(", failed 0\n"), "{out}");
+        for name in ["alice", "bob", "carol", "dave", "erin"] {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}@example.org: ")))
+                .unwrap_or_else(|| panic!("{name} in {out}"));
+            assert!(
+                line.contains(": queued 1")
+                    || line.contains("composed before")
+                    || line.ends_with("nothing to send: no new papers since their last digest"),
+                "{line}"
+            );
+            queued += usize::from(line.contains(": queued 1"));
+        }
+    }
+    assert!(queued <= 5, "a subscriber's period composed twice");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -197,6 +197,42 @@ async fn a_second_run_with_nothing_new_sends_nothing_and_a_new_paper_is_sent_alo
     let latest = mails.last().unwrap();
     assert_eq!(latest.envelope_to, ["alice@example.org"]);
     assert_eq!(latest.arxiv_ids(), ["2606.20000"]);
+
+    // `status` shows the last digest delivered, not the empty periods since.
+    let status = stdout(&env.run(&["status"]).await);
+    let line = |who: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(who))
+            .unwrap_or_else(|| panic!("{who} in {status}"))
+            .to_string()
+    };
+    let alice = line("alice@example.org");
+    assert!(
+        alice.contains(" 1  "),
+        "one paper in her last digest: {alice}"
+    );
+    assert!(alice.ends_with("digest composed"), "{alice}");
+    let bob = line("bob@example.org");
+    assert!(
+        bob.contains(" 3  ") && bob.ends_with("nothing to send: no new paper matched their topics"),
+        "{bob}"
+    );
+    assert!(line("frank@example.org").contains("never"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_goes_to_the_address_as_configured() {
+    let env = TestEnv::new("[[subscribers]]\nemail = \"Alice.Smith@Example.org\"\n").await;
+    assert_eq!(env.run(&["send-now"]).await.status.code(), Some(0));
+    let mails = env.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].envelope_to, ["Alice.Smith@Example.org"]);
+    assert_eq!(mails[0].to, "Alice.Smith@Example.org");
+    // The state still knows her by the lower-cased key, so a change of case is no new
+    // subscriber.
+    let status = stdout(&env.run(&["status"]).await);
+    assert!(status.contains("alice.smith@example.org"), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -346,6 +382,15 @@ async fn when_every_source_fails_the_run_says_so_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("503"), "{}", stderr(&out));
     assert!(env.smtp.accepted().is_empty());
+    // Not "no new papers": the fetch is why.
+    assert!(
+        stdout(&out).contains(
+            "alice@example.org: nothing to send: fetching failed (huggingface) and no stored \
+             paper is new to them"
+        ),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
-use crate::config::{Config, CronSchedule};
+use crate::config::{Config, CronSchedule, Subscriber};
 use crate::schedule::{next_fire, previous_fire};
 
 /// A digest missed while the machine was off is still sent at start-up if it is this recent.
@@ -32,6 +32,13 @@ pub enum JobKind {
 }
 
 impl Job {
+    /// Whether this is the digest job of `subscriber`'s schedule and zone.
+    fn serves(&self, subscriber: &Subscriber) -> bool {
+        self.kind == JobKind::Digest
+            && subscriber.schedule.text == self.schedule
+            && subscriber.timezone == self.timezone
+    }
+
     pub fn fetch(config: &Config) -> Job {
         Job {
             kind: JobKind::Fetch,
@@ -86,11 +93,8 @@ impl Plan {
             let (cron, tz) = (&subscriber.schedule, subscriber.timezone);
             let missed = catch_up.and_then(|last_periods| {
                 let missed = previous_fire(cron, tz, now, CATCH_UP)?;
-                let group = config
-                    .subscribers
-                    .iter()
-                    .filter(|s| s.schedule.text == job.schedule && s.timezone == job.timezone);
-                group
+                Plan::group(&job, config)
+                    .into_iter()
                     .filter_map(|s| last_periods.get(&s.key))
                     .any(|&last| last < missed)
                     .then_some(missed)
@@ -140,11 +144,11 @@ impl Plan {
     }
 
     /// The subscribers a digest job serves.
-    pub fn group<'c>(job: &Job, config: &'c Config) -> Vec<&'c crate::config::Subscriber> {
+    pub fn group<'c>(job: &Job, config: &'c Config) -> Vec<&'c Subscriber> {
         config
             .subscribers
             .iter()
-            .filter(|s| s.schedule.text == job.schedule && s.timezone == job.timezone)
+            .filter(|s| job.serves(s))
             .collect()
     }
 
@@ -198,7 +202,7 @@ fn schedule_of<'c>(job: &Job, config: &'c Config) -> Option<(&'c CronSchedule, T
         JobKind::Digest => config
             .subscribers
             .iter()
-            .find(|s| s.schedule.text == job.schedule && s.timezone == job.timezone)
+            .find(|s| job.serves(s))
             .map(|s| (&s.schedule, s.timezone)),
     }
 }
@@ -332,6 +336,50 @@ mod tests {
                 slot: seven + Duration::hours(2),
                 run_at: late
             }
+        );
+    }
+
+    #[test]
+    fn a_fresh_state_catches_nothing_up_and_the_start_up_fetch_does_not_overrun() {
+        let config = config("[[subscribers]]\nemail = \"a@example.org\"\n");
+        let three_hours_late = Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap();
+        // Nobody has had a period: 07:00 was before Paperboy served anyone.
+        let plan = Plan::new(&config, three_hours_late, Some(&HashMap::new()));
+        assert_eq!(
+            digest_times(&plan),
+            [Utc.with_ymd_and_hms(2026, 6, 2, 7, 0, 0).unwrap()]
+        );
+        // Nor when the last period came after the missed fire (a send-now at 08:00).
+        let after = HashMap::from([(
+            "a@example.org".to_string(),
+            Utc.with_ymd_and_hms(2026, 6, 1, 8, 0, 0).unwrap(),
+        )]);
+        let caught = Plan::new(&config, three_hours_late, Some(&after));
+        assert_eq!(digest_times(&caught), digest_times(&plan));
+
+        // Caught up (served yesterday), the start-up fetch runs first, for its own moment.
+        let yesterday = HashMap::from([(
+            "a@example.org".to_string(),
+            Utc.with_ymd_and_hms(2026, 5, 31, 7, 0, 0).unwrap(),
+        )]);
+        let mut plan = Plan::new(&config, three_hours_late, Some(&yesterday));
+        plan.fetch_now(&config, three_hours_late);
+        let fetch = Job::fetch(&config);
+        let seven = Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap();
+        assert_eq!(
+            plan.next[&fetch],
+            Fire {
+                slot: three_hours_late,
+                run_at: seven
+            }
+        );
+        assert_eq!(plan.earliest().unwrap().0, fetch);
+        let done = three_hours_late + Duration::seconds(5);
+        plan.finished(&fetch, plan.next[&fetch], true, &config, done);
+        // The next fetch is the schedule's next one (every 30 minutes), not a catch-up.
+        assert_eq!(
+            plan.next[&fetch],
+            Fire::at(Utc.with_ymd_and_hms(2026, 6, 1, 10, 30, 0).unwrap())
         );
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{BoxFuture, PaperSource, SourceError};
 use crate::config::HuggingFaceConfig;
-use crate::paper::{Paper, normalize_arxiv_id};
+use crate::paper::{Paper, collapse_whitespace, normalize_arxiv_id};
 
 const NAME: &str = "huggingface";
 const PAGE_SIZE: usize = 100;
@@ -242,11 +242,6 @@ fn parse_item(value: serde_json::Value, url: &str) -> Option<Paper> {
         ai_keywords: p.ai_keywords,
         organization: p.organization.and_then(|o| o.fullname.or(o.name)),
     })
-}
-
-/// Titles and abstracts arrive with hard line breaks and runs of spaces.
-fn collapse_whitespace(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Links go into emails: only plain web links, never `javascript:` or the like.

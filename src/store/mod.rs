@@ -51,11 +51,10 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A paper as stored, with the fetch sequence and the time Paperboy first saw it.
+/// A paper as stored, with its fetch sequence.
 #[derive(Debug, Clone)]
 pub struct StoredPaper {
     pub seq: i64,
-    pub first_seen_at: DateTime<Utc>,
     pub paper: Paper,
 }
 
@@ -161,7 +160,6 @@ pub struct OutboxItem {
     pub id: i64,
     pub subscriber: String,
     pub slot: DateTime<Utc>,
-    pub attempts: u32,
     pub message: Vec<u8>,
 }
 
@@ -337,7 +335,7 @@ impl Store {
     /// Papers with `after_seq < seq <= up_to_seq`, oldest first.
     pub fn papers_in_range(&self, after_seq: i64, up_to_seq: i64) -> Result<Vec<StoredPaper>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, first_seen_at, arxiv_id, title, summary, authors, categories,
+            "SELECT seq, arxiv_id, title, summary, authors, categories,
                     published_at, upvotes, num_comments, github_repo, github_stars, project_page,
                     ai_summary, ai_keywords, organization
              FROM papers WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
@@ -345,22 +343,21 @@ impl Store {
         let papers = stmt.query_map([after_seq, up_to_seq], |r| {
             Ok(StoredPaper {
                 seq: r.get(0)?,
-                first_seen_at: r.get(1)?,
                 paper: Paper {
-                    arxiv_id: r.get(2)?,
-                    title: r.get(3)?,
-                    summary: r.get(4)?,
-                    authors: list(r, 5)?,
-                    categories: list(r, 6)?,
-                    published_at: r.get(7)?,
-                    upvotes: r.get(8)?,
-                    num_comments: r.get(9)?,
-                    github_repo: r.get(10)?,
-                    github_stars: r.get(11)?,
-                    project_page: r.get(12)?,
-                    ai_summary: r.get(13)?,
-                    ai_keywords: list(r, 14)?,
-                    organization: r.get(15)?,
+                    arxiv_id: r.get(1)?,
+                    title: r.get(2)?,
+                    summary: r.get(3)?,
+                    authors: list(r, 4)?,
+                    categories: list(r, 5)?,
+                    published_at: r.get(6)?,
+                    upvotes: r.get(7)?,
+                    num_comments: r.get(8)?,
+                    github_repo: r.get(9)?,
+                    github_stars: r.get(10)?,
+                    project_page: r.get(11)?,
+                    ai_summary: r.get(12)?,
+                    ai_keywords: list(r, 13)?,
+                    organization: r.get(14)?,
                 },
             })
         })?;
@@ -435,7 +432,7 @@ impl Store {
     /// Digests waiting in the outbox, oldest first; only those of `subscribers` when given.
     pub fn pending(&self, subscribers: Option<&[String]>) -> Result<Vec<OutboxItem>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, subscriber, slot, attempts, message FROM digests
+            "SELECT id, subscriber, slot, message FROM digests
              WHERE status = 'pending' ORDER BY id",
         )?;
         let items = stmt.query_map([], |r| {
@@ -443,8 +440,7 @@ impl Store {
                 id: r.get(0)?,
                 subscriber: r.get(1)?,
                 slot: r.get(2)?,
-                attempts: r.get(3)?,
-                message: r.get(4)?,
+                message: r.get(3)?,
             })
         })?;
         let only: Option<HashSet<&str>> =
@@ -752,7 +748,6 @@ mod tests {
                 (3, "2601.00003", 3)
             ]
         );
-        assert_eq!(all[1].first_seen_at.timestamp(), t0.timestamp());
         assert_eq!(store.seq_before(t1).unwrap(), 2);
     }
 
@@ -827,7 +822,7 @@ mod tests {
         store
             .mark_attempt_failed(id, "451 try later", false, now)
             .unwrap();
-        assert_eq!(store.pending(None).unwrap()[0].attempts, 1);
+        assert_eq!(store.outbox().unwrap()[0].attempts, 1);
         store.mark_sent(id, now).unwrap();
         assert!(store.pending(None).unwrap().is_empty());
         assert_eq!(given(&store).len(), 1, "sent counts");
@@ -981,10 +976,10 @@ mod tests {
         // The first sender's late failure does not count: the new holder's result does.
         a.mark_attempt_failed(id, "451 late", false, expired)
             .unwrap();
-        assert_eq!(a.pending(None).unwrap()[0].attempts, 0);
+        assert_eq!(a.outbox().unwrap()[0].attempts, 0);
         b.mark_attempt_failed(id, "451 busy", false, expired)
             .unwrap();
-        assert_eq!(a.pending(None).unwrap()[0].attempts, 1);
+        assert_eq!(a.outbox().unwrap()[0].attempts, 1);
         // A mail that went out is recorded whoever holds the claim.
         b.claim(id, expired, expired + chrono::Duration::minutes(5))
             .unwrap();

@@ -62,18 +62,6 @@ impl PaperSet {
             *a |= b;
         }
     }
-
-    /// Keeps only the papers also in `other`, a set over the same index.
-    pub fn intersect_with(&mut self, other: &PaperSet) {
-        debug_assert_eq!(
-            self.words.len(),
-            other.words.len(),
-            "sets of different indexes"
-        );
-        for (a, b) in self.words.iter_mut().zip(other.words.iter()) {
-            *a &= b;
-        }
-    }
 }
 
 /// The set bits of one word, as paper indexes.
@@ -114,7 +102,5 @@ mod tests {
         let mut union = PaperSet::empty(130);
         union.union_with(&set);
         assert_eq!(union, set);
-        union.intersect_with(&PaperSet::empty(130));
-        assert!(union.is_empty());
     }
 }
