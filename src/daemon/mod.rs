@@ -29,6 +29,8 @@ use lock::StateLock;
 use notify::Notifier;
 use plan::{Job, JobKind, Plan};
 
+/// How long the status line may wait for the state database.
+const STATUS_WAIT: StdDuration = StdDuration::from_secs(1);
 /// How long digests being sent may take to finish after SIGTERM; the rest stay pending.
 const STOP_DEADLINE: StdDuration = StdDuration::from_secs(8);
 
@@ -158,7 +160,11 @@ async fn serve<J: Jobs>(
         if std::mem::take(&mut reload_due) {
             reload(jobs, &mut plan, clock, notify);
         }
-        notify.send(&format!("STATUS={}", jobs.status(&plan).await));
+        // Bounded: a database locked by another process must not hold up signals and the
+        // watchdog; the status line can wait for the next turn.
+        if let Ok(status) = tokio::time::timeout(STATUS_WAIT, jobs.status(&plan)).await {
+            notify.send(&format!("STATUS={status}"));
+        }
         let next = plan.earliest();
         let wait = next
             .as_ref()
