@@ -264,16 +264,18 @@ impl Config {
                 message: e.to_string(),
             })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut problems: Vec<String> = unknown
-            .into_iter()
-            .map(|key| format!("{key}: unknown key (check its spelling and section)"))
-            .collect();
+        let mut problems = Problems::default();
+        for key in unknown {
+            problems.0.push(format!(
+                "{key}: unknown key (check its spelling and section)"
+            ));
+        }
         let config = validate(raw, path, base, &mut problems);
         match config {
-            Some(config) if problems.is_empty() => Ok(config),
+            Some(config) if problems.0.is_empty() => Ok(config),
             _ => Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
-                problems,
+                problems: problems.0,
             }),
         }
     }
@@ -338,102 +340,160 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(number.saturating_mul(millis)))
 }
 
+/// Every problem found so far, each as `key "value": message`.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn report(&mut self, key: &str, value: &str, message: impl fmt::Display) {
+        self.0.push(format!("{key} {value:?}: {message}"));
+    }
+
+    /// The field's value, or `None` once it is reported as having the wrong type.
+    fn valid<T: raw::Scalar>(&mut self, key: &str, field: &raw::Lenient<T>) -> Option<T> {
+        match field {
+            raw::Lenient::Valid(value) => Some(value.clone()),
+            raw::Lenient::Invalid(text) => {
+                self.report(key, text, T::must_be(text));
+                None
+            }
+        }
+    }
+
+    /// Like [`Problems::valid`] for a field that may be left out: `None` when it is absent or
+    /// reported.
+    fn valid_opt<T: raw::Scalar>(
+        &mut self,
+        key: &str,
+        field: &Option<raw::Lenient<T>>,
+    ) -> Option<T> {
+        field.as_ref().and_then(|field| self.valid(key, field))
+    }
+}
+
+// Each field below that is reported as invalid comes out as `None`, and any problem makes
+// `load_with_env` fail, so the `Config` built from the rest is never seen in that case.
 fn validate(
     raw: raw::RawConfig,
     path: &Path,
     base: &Path,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> Option<Config> {
-    let mut report = |key: &str, value: &str, message: String| {
-        problems.push(format!("{key} {value:?}: {message}"));
-    };
-
-    let from = match raw.mail.from.as_deref() {
-        None => {
-            report(
+    let from = match problems.valid_opt("mail.from", &raw.mail.from) {
+        None if raw.mail.from.is_none() => {
+            problems.report(
                 "mail.from",
                 "",
-                "is required, e.g. \"Paperboy <papers@example.org>\"".into(),
+                "is required, e.g. \"Paperboy <papers@example.org>\"",
             );
             None
         }
+        None => None,
         Some(text) => text
             .parse::<Mailbox>()
-            .map_err(|e| report("mail.from", text, format!("not an email address ({e})")))
+            .map_err(|e| problems.report("mail.from", &text, format!("not an email address ({e})")))
             .ok(),
     };
-    if let Some(unsubscribe) = &raw.mail.unsubscribe
+    let subject = problems.valid("mail.subject", &raw.mail.subject);
+    let unsubscribe = problems.valid_opt("mail.unsubscribe", &raw.mail.unsubscribe);
+    if let Some(unsubscribe) = &unsubscribe
         && !(unsubscribe.starts_with("mailto:")
             || unsubscribe.starts_with("https://")
             || unsubscribe.starts_with("http://"))
     {
-        report(
+        problems.report(
             "mail.unsubscribe",
             unsubscribe,
-            "must be a mailto: or https:// address".into(),
+            "must be a mailto: or https:// address",
         );
     }
-    if let Some(unsubscribe) = &raw.mail.unsubscribe
+    if let Some(unsubscribe) = &unsubscribe
         && unsubscribe
             .contains(|c: char| c.is_control() || c == '<' || c == '>' || c.is_whitespace())
     {
-        report(
+        problems.report(
             "mail.unsubscribe",
             unsubscribe,
-            "must not contain spaces, control characters or angle brackets".into(),
+            "must not contain spaces, control characters or angle brackets",
         );
     }
 
-    if let Some(dir) = &raw.mail.templates_dir {
+    let templates_dir = problems.valid_opt("mail.templates_dir", &raw.mail.templates_dir);
+    if let Some(dir) = &templates_dir {
         let resolved = resolve(base, dir);
         if !resolved.is_dir() {
-            report(
+            problems.report(
                 "mail.templates_dir",
                 &dir.display().to_string(),
                 format!("{} is not a folder", resolved.display()),
             );
         }
     }
-    let retry_delay = parse_duration(&raw.delivery.retry_delay)
-        .map_err(|e| report("delivery.retry_delay", &raw.delivery.retry_delay, e))
-        .ok();
-    let transport = match raw.delivery.transport.as_str() {
-        "file" => Some(TransportConfig::File {
-            outbox_dir: resolve(base, &raw.delivery.outbox_dir),
+    let retries = problems.valid("delivery.retries", &raw.delivery.retries);
+    let retry_delay = problems
+        .valid("delivery.retry_delay", &raw.delivery.retry_delay)
+        .and_then(|text| {
+            parse_duration(&text)
+                .map_err(|e| problems.report("delivery.retry_delay", &text, e))
+                .ok()
+        });
+    let outbox_dir = problems.valid("delivery.outbox_dir", &raw.delivery.outbox_dir);
+    let transport = match problems
+        .valid("delivery.transport", &raw.delivery.transport)
+        .as_deref()
+    {
+        None => None,
+        Some("file") => outbox_dir.map(|dir| TransportConfig::File {
+            outbox_dir: resolve(base, &dir),
         }),
-        "smtp" => validate_smtp(&raw.smtp, base, &mut report).map(TransportConfig::Smtp),
-        other => {
-            report(
-                "delivery.transport",
-                other,
-                "must be \"smtp\" or \"file\"".into(),
-            );
+        Some("smtp") => validate_smtp(&raw.smtp, base, problems).map(TransportConfig::Smtp),
+        Some(other) => {
+            problems.report("delivery.transport", other, "must be \"smtp\" or \"file\"");
             None
         }
     };
+    let state_path = problems.valid("state.path", &raw.state.path);
 
-    let timezone = parse_timezone(&raw.schedule.timezone)
-        .map_err(|e| report("schedule.timezone", &raw.schedule.timezone, e))
-        .ok();
-    let fetch = CronSchedule::parse(&raw.schedule.fetch)
-        .map_err(|e| report("schedule.fetch", &raw.schedule.fetch, e))
-        .ok();
-    let digest = CronSchedule::parse(&raw.schedule.digest)
-        .map_err(|e| report("schedule.digest", &raw.schedule.digest, e))
-        .ok();
+    let timezone = problems
+        .valid("schedule.timezone", &raw.schedule.timezone)
+        .and_then(|text| {
+            parse_timezone(&text)
+                .map_err(|e| problems.report("schedule.timezone", &text, e))
+                .ok()
+        });
+    let fetch = problems
+        .valid("schedule.fetch", &raw.schedule.fetch)
+        .and_then(|text| {
+            CronSchedule::parse(&text)
+                .map_err(|e| problems.report("schedule.fetch", &text, e))
+                .ok()
+        });
+    let digest = problems
+        .valid("schedule.digest", &raw.schedule.digest)
+        .and_then(|text| {
+            CronSchedule::parse(&text)
+                .map_err(|e| problems.report("schedule.digest", &text, e))
+                .ok()
+        });
 
-    let huggingface = validate_huggingface(&raw.sources.huggingface, &mut report);
-    if raw.sources.arxiv.enabled {
-        report(
+    let huggingface = validate_huggingface(&raw.sources.huggingface, problems);
+    if problems.valid("sources.arxiv.enabled", &raw.sources.arxiv.enabled) == Some(true) {
+        problems.report(
             "sources.arxiv.enabled",
             "true",
-            "the arXiv source is not available in this version yet; set enabled = false".into(),
+            "the arXiv source is not available in this version yet; set enabled = false",
         );
     }
-
-    if raw.digest.max_papers == 0 {
-        report("digest.max_papers", "0", "must be at least 1".into());
+    for (i, category) in raw.sources.arxiv.categories.iter().enumerate() {
+        problems.valid(&format!("sources.arxiv.categories[{i}]"), category);
     }
+
+    let max_papers = problems.valid("digest.max_papers", &raw.digest.max_papers);
+    if max_papers == Some(0) {
+        problems.report("digest.max_papers", "0", "must be at least 1");
+    }
+    let min_upvotes = problems.valid("digest.min_upvotes", &raw.digest.min_upvotes);
+    let send_empty = problems.valid("digest.send_empty", &raw.digest.send_empty);
 
     // Only the arXiv source, still to come, reports categories.
     let sources_know_categories = false;
@@ -443,46 +503,73 @@ fn validate(
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, sub) in raw.subscribers.into_iter().enumerate() {
         let key = |field: &str| format!("subscribers[{i}].{field}");
-        let email = match sub.email.parse::<lettre::Address>() {
-            Ok(address) => {
-                let lower = address.to_string().to_lowercase();
-                if let Some(first) = seen.get(&lower) {
-                    report(
-                        &key("email"),
-                        &sub.email,
-                        format!("is already used by subscribers[{first}]"),
-                    );
-                } else {
-                    seen.insert(lower.clone(), i);
-                }
-                Some((address, lower))
-            }
-            Err(e) => {
-                report(
-                    &key("email"),
-                    &sub.email,
-                    format!("not an email address ({e})"),
-                );
+        let email = match problems.valid_opt(&key("email"), &sub.email) {
+            None if sub.email.is_none() => {
+                problems.report(&key("email"), "", "is required");
                 None
             }
+            None => None,
+            Some(text) => match text.parse::<lettre::Address>() {
+                Ok(address) => {
+                    let lower = address.to_string().to_lowercase();
+                    if let Some(first) = seen.get(&lower) {
+                        problems.report(
+                            &key("email"),
+                            &text,
+                            format!("is already used by subscribers[{first}]"),
+                        );
+                    } else {
+                        seen.insert(lower.clone(), i);
+                    }
+                    Some((address, lower))
+                }
+                Err(e) => {
+                    problems.report(&key("email"), &text, format!("not an email address ({e})"));
+                    None
+                }
+            },
         };
         let mut topics = Vec::with_capacity(sub.topics.len());
         for (j, topic) in sub.topics.iter().enumerate() {
             let topic_key = key(&format!("topics[{j}]"));
             let (name, query) = match topic {
-                raw::RawTopic::Query(q) => (None, q),
-                raw::RawTopic::Named { name, query } => (Some(name), query),
+                raw::RawTopic::Query(q) => (None, q.clone()),
+                raw::RawTopic::Named { name, query } => {
+                    let name_key = format!("{topic_key}.name");
+                    let query_key = format!("{topic_key}.query");
+                    let name = match problems.valid_opt(&name_key, name) {
+                        None if name.is_none() => {
+                            problems.report(&name_key, "", "is required in a topic table");
+                            continue;
+                        }
+                        None => continue,
+                        Some(name) => name,
+                    };
+                    let query = match problems.valid_opt(&query_key, query) {
+                        None if query.is_none() => {
+                            problems.report(&query_key, "", "is required in a topic table");
+                            continue;
+                        }
+                        None => continue,
+                        Some(query) => query,
+                    };
+                    (Some(name), query)
+                }
+                raw::RawTopic::Invalid(text) => {
+                    problems.report(
+                        &topic_key,
+                        text,
+                        "must be a query string or a table { name = \"...\", query = \"...\" }",
+                    );
+                    continue;
+                }
             };
-            if let Some(name) = name
+            if let Some(name) = &name
                 && name.trim().is_empty()
             {
-                report(
-                    &format!("{topic_key}.name"),
-                    name,
-                    "must not be empty".into(),
-                );
+                problems.report(&format!("{topic_key}.name"), name, "must not be empty");
             }
-            match TopicQuery::parse(query) {
+            match TopicQuery::parse(&query) {
                 Ok(parsed) => {
                     if parsed.uses_categories() && !sources_know_categories {
                         warnings.push(format!(
@@ -491,52 +578,76 @@ fn validate(
                         ));
                     }
                     topics.push(Topic {
-                        name: name.cloned().unwrap_or_else(|| query.clone()),
+                        name: name.unwrap_or_else(|| query.clone()),
                         query: parsed,
                     });
                 }
-                Err(e) => report(&topic_key, query, e.to_string()),
+                Err(e) => problems.report(&topic_key, &query, e),
             }
         }
         let sub_timezone = match &sub.timezone {
-            Some(tz) => parse_timezone(tz)
-                .map_err(|e| report(&key("timezone"), tz, e))
-                .ok(),
+            Some(field) => problems.valid(&key("timezone"), field).and_then(|tz| {
+                parse_timezone(&tz)
+                    .map_err(|e| problems.report(&key("timezone"), &tz, e))
+                    .ok()
+            }),
             None => timezone,
         };
         let schedule = match &sub.schedule {
-            Some(text) => CronSchedule::parse(text)
-                .map_err(|e| report(&key("schedule"), text, e))
-                .ok(),
+            Some(field) => problems.valid(&key("schedule"), field).and_then(|text| {
+                CronSchedule::parse(&text)
+                    .map_err(|e| problems.report(&key("schedule"), &text, e))
+                    .ok()
+            }),
             None => digest.clone(),
         };
-        let max_papers = sub.max_papers.unwrap_or(raw.digest.max_papers);
+        let sub_max_papers = match &sub.max_papers {
+            Some(field) => problems.valid(&key("max_papers"), field),
+            None => max_papers,
+        };
         // A zero inherited from [digest] is reported there, once.
-        if sub.max_papers == Some(0) {
-            report(&key("max_papers"), "0", "must be at least 1".into());
+        if sub.max_papers.is_some() && sub_max_papers == Some(0) {
+            problems.report(&key("max_papers"), "0", "must be at least 1");
         }
-        if let Some(name) = &sub.name
+        let sub_min_upvotes = match &sub.min_upvotes {
+            Some(field) => problems.valid(&key("min_upvotes"), field),
+            None => min_upvotes,
+        };
+        let sub_send_empty = match &sub.send_empty {
+            Some(field) => problems.valid(&key("send_empty"), field),
+            None => send_empty,
+        };
+        let name = problems.valid_opt(&key("name"), &sub.name);
+        if let Some(name) = &name
             && name.contains(char::is_control)
         {
-            report(
-                &key("name"),
-                name,
-                "must not contain control characters".into(),
-            );
+            problems.report(&key("name"), name, "must not contain control characters");
         }
-        if let (Some((email, lower)), Some(timezone), Some(schedule)) =
-            (email, sub_timezone, schedule)
-        {
+        if let (
+            Some((email, lower)),
+            Some(timezone),
+            Some(schedule),
+            Some(max_papers),
+            Some(min_upvotes),
+            Some(send_empty),
+        ) = (
+            email,
+            sub_timezone,
+            schedule,
+            sub_max_papers,
+            sub_min_upvotes,
+            sub_send_empty,
+        ) {
             subscribers.push(Subscriber {
                 email,
                 key: lower,
-                name: sub.name.filter(|n| !n.trim().is_empty()),
+                name: name.filter(|n| !n.trim().is_empty()),
                 topics,
                 timezone,
                 schedule,
                 max_papers: max_papers as usize,
-                min_upvotes: sub.min_upvotes.unwrap_or(raw.digest.min_upvotes),
-                send_empty: sub.send_empty.unwrap_or(raw.digest.send_empty),
+                min_upvotes,
+                send_empty,
             });
         }
     }
@@ -545,16 +656,16 @@ fn validate(
         path: path.to_path_buf(),
         mail: MailConfig {
             from: from?,
-            subject: raw.mail.subject,
-            unsubscribe: raw.mail.unsubscribe,
-            templates_dir: raw.mail.templates_dir.map(|dir| resolve(base, &dir)),
+            subject: subject?,
+            unsubscribe,
+            templates_dir: templates_dir.map(|dir| resolve(base, &dir)),
         },
         delivery: DeliveryConfig {
             transport: transport?,
-            retries: raw.delivery.retries,
+            retries: retries?,
             retry_delay: retry_delay?,
         },
-        state_path: resolve(base, &raw.state.path),
+        state_path: resolve(base, &state_path?),
         schedule: ScheduleConfig {
             fetch: fetch?,
             digest: digest?,
@@ -568,56 +679,82 @@ fn validate(
     })
 }
 
-fn validate_smtp(
-    raw: &raw::RawSmtp,
-    base: &Path,
-    report: &mut impl FnMut(&str, &str, String),
-) -> Option<SmtpConfig> {
-    let security = match raw.security.as_str() {
-        "starttls" => Some(SmtpSecurity::StartTls),
-        "tls" => Some(SmtpSecurity::Tls),
-        "none" => Some(SmtpSecurity::None),
-        other => {
-            report(
+fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Option<SmtpConfig> {
+    let security = match problems.valid("smtp.security", &raw.security).as_deref() {
+        None => None,
+        Some("starttls") => Some(SmtpSecurity::StartTls),
+        Some("tls") => Some(SmtpSecurity::Tls),
+        Some("none") => Some(SmtpSecurity::None),
+        Some(other) => {
+            problems.report(
                 "smtp.security",
                 other,
-                "must be \"starttls\", \"tls\" or \"none\"".into(),
+                "must be \"starttls\", \"tls\" or \"none\"",
             );
             None
         }
     };
-    let host = raw.host.clone().filter(|h| !h.trim().is_empty());
-    if host.is_none() {
-        report(
-            "smtp.host",
-            "",
-            "is required when delivery.transport = \"smtp\"".into(),
-        );
+    let host = match problems.valid_opt("smtp.host", &raw.host) {
+        None if raw.host.is_some() => None,
+        host => {
+            let host = host.filter(|h| !h.trim().is_empty());
+            if host.is_none() {
+                problems.report(
+                    "smtp.host",
+                    "",
+                    "is required when delivery.transport = \"smtp\"",
+                );
+            }
+            host
+        }
+    };
+    let port = match problems.valid_opt("smtp.port", &raw.port) {
+        Some(0) => {
+            problems.report("smtp.port", "0", <u16 as raw::Scalar>::must_be("0"));
+            None
+        }
+        None if raw.port.is_some() => None,
+        port => Some(port),
+    };
+    let max_connections = problems.valid("smtp.max_connections", &raw.max_connections);
+    if max_connections == Some(0) {
+        problems.report("smtp.max_connections", "0", "must be at least 1");
     }
-    if raw.max_connections == 0 {
-        report("smtp.max_connections", "0", "must be at least 1".into());
-    }
-    let timeout = parse_duration(&raw.timeout)
-        .map_err(|e| report("smtp.timeout", &raw.timeout, e))
-        .ok();
+    let timeout = problems
+        .valid("smtp.timeout", &raw.timeout)
+        .and_then(|text| {
+            parse_duration(&text)
+                .map_err(|e| problems.report("smtp.timeout", &text, e))
+                .ok()
+        });
+    let username = problems.valid_opt("smtp.username", &raw.username);
     // The password's value is never echoed: the key alone says what is wrong.
-    let password = match (&raw.password, &raw.password_file) {
+    let password_set = match &raw.password {
+        Some(raw::Lenient::Invalid(_)) => {
+            problems.report("smtp.password", "***", "must be a string");
+            None
+        }
+        Some(raw::Lenient::Valid(p)) => Some(Some(p.clone())),
+        None => Some(None),
+    };
+    let password_file = problems.valid_opt("smtp.password_file", &raw.password_file);
+    let password = match (password_set.flatten(), &password_file) {
         (Some(_), Some(_)) => {
-            report(
+            problems.report(
                 "smtp.password",
                 "***",
-                "set either password or password_file, not both".into(),
+                "set either password or password_file, not both",
             );
             None
         }
-        (Some(p), None) => Some(Secret(p.clone())),
+        (Some(p), None) => Some(Secret(p)),
         (None, Some(file)) => {
             let file = resolve(base, file);
             match std::fs::read_to_string(&file) {
                 // A trailing newline from `echo secret > file` is not part of the password.
                 Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
                 Err(e) => {
-                    report(
+                    problems.report(
                         "smtp.password_file",
                         &file.display().to_string(),
                         format!("cannot be read: {e}"),
@@ -628,22 +765,18 @@ fn validate_smtp(
         }
         (None, None) => None,
     };
-    let credentials = match (&raw.username, password) {
+    let credentials = match (&username, password) {
         (Some(user), Some(password)) => Some((user.clone(), password)),
-        (Some(_), None) if raw.password_file.is_none() && raw.password.is_none() => {
-            report(
+        (Some(user), None) if raw.password_file.is_none() && raw.password.is_none() => {
+            problems.report(
                 "smtp.username",
-                raw.username.as_deref().unwrap_or_default(),
-                "has no password: set smtp.password, smtp.password_file or PAPERBOY__SMTP__PASSWORD".into(),
+                user,
+                "has no password: set smtp.password, smtp.password_file or PAPERBOY__SMTP__PASSWORD",
             );
             None
         }
-        (None, Some(_)) => {
-            report(
-                "smtp.password",
-                "***",
-                "is set but smtp.username is not".into(),
-            );
+        (None, Some(_)) if raw.username.is_none() => {
+            problems.report("smtp.password", "***", "is set but smtp.username is not");
             None
         }
         _ => None,
@@ -654,13 +787,13 @@ fn validate_smtp(
         && let Some(host) = &host
         && !is_loopback(host)
     {
-        report(
+        problems.report(
             "smtp.security",
             "none",
             format!("would send the password to {host} unencrypted; use \"starttls\" or \"tls\""),
         );
     }
-    let port = raw.port.unwrap_or(match security {
+    let port = port?.unwrap_or(match security {
         SmtpSecurity::StartTls => 587,
         SmtpSecurity::Tls => 465,
         SmtpSecurity::None => 25,
@@ -670,7 +803,7 @@ fn validate_smtp(
         port,
         security,
         credentials,
-        max_connections: raw.max_connections,
+        max_connections: max_connections?,
         timeout: timeout?,
     })
 }
@@ -686,36 +819,42 @@ fn is_loopback(host: &str) -> bool {
 
 fn validate_huggingface(
     raw: &raw::RawHuggingFace,
-    report: &mut impl FnMut(&str, &str, String),
+    problems: &mut Problems,
 ) -> Option<Option<HuggingFaceConfig>> {
-    if !raw.enabled {
+    let key = |field: &str| format!("sources.huggingface.{field}");
+    if !problems.valid(&key("enabled"), &raw.enabled)? {
         return Some(None);
     }
-    let base_url = raw.base_url.trim_end_matches('/').to_string();
-    let url_ok = reqwest::Url::parse(&base_url)
-        .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .unwrap_or(false);
-    if !url_ok {
-        report(
-            "sources.huggingface.base_url",
-            &raw.base_url,
-            "must be an http(s) URL such as https://huggingface.co".into(),
-        );
+    let base_url = problems
+        .valid(&key("base_url"), &raw.base_url)
+        .and_then(|text| {
+            let trimmed = text.trim_end_matches('/').to_string();
+            let url_ok = reqwest::Url::parse(&trimmed)
+                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .unwrap_or(false);
+            if !url_ok {
+                problems.report(
+                    &key("base_url"),
+                    &text,
+                    "must be an http(s) URL such as https://huggingface.co",
+                );
+            }
+            url_ok.then_some(trimmed)
+        });
+    let lookback_days = problems.valid(&key("lookback_days"), &raw.lookback_days);
+    if lookback_days == Some(0) {
+        problems.report(&key("lookback_days"), "0", "must be at least 1 (today)");
     }
-    if raw.lookback_days == 0 {
-        report(
-            "sources.huggingface.lookback_days",
-            "0",
-            "must be at least 1 (today)".into(),
-        );
-    }
-    let timeout = parse_duration(&raw.timeout)
-        .map_err(|e| report("sources.huggingface.timeout", &raw.timeout, e))
-        .ok();
-    (url_ok && raw.lookback_days > 0).then_some(())?;
+    let timeout = problems
+        .valid(&key("timeout"), &raw.timeout)
+        .and_then(|text| {
+            parse_duration(&text)
+                .map_err(|e| problems.report(&key("timeout"), &text, e))
+                .ok()
+        });
     Some(Some(HuggingFaceConfig {
-        base_url,
-        lookback_days: raw.lookback_days,
+        base_url: base_url?,
+        lookback_days: lookback_days.filter(|&days| days > 0)?,
         timeout: timeout?,
     }))
 }
@@ -730,7 +869,8 @@ mod raw {
     use std::fmt;
     use std::path::PathBuf;
 
-    use serde::de::{self, MapAccess, Visitor};
+    use config::ValueKind;
+    use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
     use serde::{Deserialize, Deserializer};
 
     /// The raw config plus every key serde did not recognise, with its full path.
@@ -767,6 +907,119 @@ mod raw {
         }
     }
 
+    /// A scalar as written, or the text of a value of the wrong type for it.
+    ///
+    /// A plain `u32` field would make serde stop at the first value of the wrong type, and the
+    /// user would learn about one mistake per run; this keeps going so `validate` can report
+    /// each one with its key, alongside every other problem.
+    #[derive(Clone, Debug)]
+    pub enum Lenient<T> {
+        Valid(T),
+        Invalid(String),
+    }
+
+    impl<T> From<T> for Lenient<T> {
+        fn from(value: T) -> Self {
+            Lenient::Valid(value)
+        }
+    }
+
+    impl<'de, T: Scalar> Deserialize<'de> for Lenient<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            // Any value at all fits `config::Value`, and converting from it keeps the `config`
+            // crate's reading of environment strings: "25" fills a number key.
+            let value = config::Value::deserialize(deserializer)?;
+            if T::accepts(&value.kind)
+                && let Ok(valid) = T::deserialize(value.clone())
+            {
+                return Ok(Lenient::Valid(valid));
+            }
+            Ok(Lenient::Invalid(describe(&value.kind)))
+        }
+    }
+
+    /// A value as it is quoted in a problem.
+    fn describe(kind: &ValueKind) -> String {
+        match kind {
+            ValueKind::Table(_) => "{...}".into(),
+            ValueKind::Array(_) => "[...]".into(),
+            ValueKind::Nil => String::new(),
+            other => other.to_string(),
+        }
+    }
+
+    /// A type a [`Lenient`] field can hold.
+    pub trait Scalar: DeserializeOwned + Clone {
+        /// Whether a value of this kind may be converted at all. The `config` crate converts
+        /// freely (`true` to 1, 2.5 to 3); what a TOML file writes must already be the type.
+        fn accepts(kind: &ValueKind) -> bool;
+        /// What the value `text`, which did not convert, should have been.
+        fn must_be(text: &str) -> String;
+    }
+
+    fn is_integer(kind: &ValueKind) -> bool {
+        match kind {
+            ValueKind::I64(_) | ValueKind::I128(_) | ValueKind::U64(_) | ValueKind::U128(_) => true,
+            // From the environment every value is a string.
+            ValueKind::String(s) => s.parse::<i128>().is_ok(),
+            _ => false,
+        }
+    }
+
+    impl Scalar for u32 {
+        fn accepts(kind: &ValueKind) -> bool {
+            is_integer(kind)
+        }
+        fn must_be(text: &str) -> String {
+            match text.parse::<i128>() {
+                Ok(n) if n < 0 => "must be a whole number, 0 or more".into(),
+                Ok(_) => format!("must be a whole number up to {}", u32::MAX),
+                Err(_) => "must be a whole number".into(),
+            }
+        }
+    }
+
+    /// Only the SMTP port is a `u16`.
+    impl Scalar for u16 {
+        fn accepts(kind: &ValueKind) -> bool {
+            is_integer(kind)
+        }
+        fn must_be(_: &str) -> String {
+            "must be a whole number from 1 to 65535".into()
+        }
+    }
+
+    impl Scalar for bool {
+        fn accepts(kind: &ValueKind) -> bool {
+            matches!(kind, ValueKind::Boolean(_) | ValueKind::String(_))
+        }
+        fn must_be(_: &str) -> String {
+            "must be true or false".into()
+        }
+    }
+
+    impl Scalar for String {
+        // A number or bool reads as its text, so `password = 1234` works unquoted.
+        fn accepts(kind: &ValueKind) -> bool {
+            !matches!(
+                kind,
+                ValueKind::Table(_) | ValueKind::Array(_) | ValueKind::Nil
+            )
+        }
+        fn must_be(_: &str) -> String {
+            "must be a string".into()
+        }
+    }
+
+    impl Scalar for PathBuf {
+        fn accepts(kind: &ValueKind) -> bool {
+            String::accepts(kind)
+        }
+        fn must_be(_: &str) -> String {
+            "must be a string (a path)".into()
+        }
+    }
+
     #[derive(Deserialize, Default)]
     #[serde(default)]
     pub struct RawConfig {
@@ -783,19 +1036,20 @@ mod raw {
     #[derive(Deserialize)]
     #[serde(default)]
     pub struct RawMail {
-        pub from: Option<String>,
-        pub subject: String,
-        pub unsubscribe: Option<String>,
-        pub templates_dir: Option<PathBuf>,
+        pub from: Option<Lenient<String>>,
+        pub subject: Lenient<String>,
+        pub unsubscribe: Option<Lenient<String>>,
+        pub templates_dir: Option<Lenient<PathBuf>>,
     }
 
     impl Default for RawMail {
         fn default() -> Self {
             RawMail {
                 from: None,
-                subject:
-                    "{{ count }} new paper{% if count != 1 %}s{% endif %} for you · {{ date }}"
-                        .into(),
+                subject: String::from(
+                    "{{ count }} new paper{% if count != 1 %}s{% endif %} for you · {{ date }}",
+                )
+                .into(),
                 unsubscribe: None,
                 templates_dir: None,
             }
@@ -805,19 +1059,19 @@ mod raw {
     #[derive(Deserialize)]
     #[serde(default)]
     pub struct RawDelivery {
-        pub transport: String,
-        pub outbox_dir: PathBuf,
-        pub retries: u32,
-        pub retry_delay: String,
+        pub transport: Lenient<String>,
+        pub outbox_dir: Lenient<PathBuf>,
+        pub retries: Lenient<u32>,
+        pub retry_delay: Lenient<String>,
     }
 
     impl Default for RawDelivery {
         fn default() -> Self {
             RawDelivery {
-                transport: "file".into(),
-                outbox_dir: "outbox".into(),
-                retries: 2,
-                retry_delay: "2s".into(),
+                transport: String::from("file").into(),
+                outbox_dir: PathBuf::from("outbox").into(),
+                retries: 2.into(),
+                retry_delay: String::from("2s").into(),
             }
         }
     }
@@ -825,14 +1079,14 @@ mod raw {
     #[derive(Deserialize)]
     #[serde(default)]
     pub struct RawSmtp {
-        pub host: Option<String>,
-        pub port: Option<u16>,
-        pub security: String,
-        pub username: Option<String>,
-        pub password: Option<String>,
-        pub password_file: Option<PathBuf>,
-        pub max_connections: u32,
-        pub timeout: String,
+        pub host: Option<Lenient<String>>,
+        pub port: Option<Lenient<u16>>,
+        pub security: Lenient<String>,
+        pub username: Option<Lenient<String>>,
+        pub password: Option<Lenient<String>>,
+        pub password_file: Option<Lenient<PathBuf>>,
+        pub max_connections: Lenient<u32>,
+        pub timeout: Lenient<String>,
     }
 
     impl Default for RawSmtp {
@@ -840,12 +1094,12 @@ mod raw {
             RawSmtp {
                 host: None,
                 port: None,
-                security: "starttls".into(),
+                security: String::from("starttls").into(),
                 username: None,
                 password: None,
                 password_file: None,
-                max_connections: 8,
-                timeout: "30s".into(),
+                max_connections: 8.into(),
+                timeout: String::from("30s").into(),
             }
         }
     }
@@ -853,13 +1107,13 @@ mod raw {
     #[derive(Deserialize)]
     #[serde(default)]
     pub struct RawState {
-        pub path: PathBuf,
+        pub path: Lenient<PathBuf>,
     }
 
     impl Default for RawState {
         fn default() -> Self {
             RawState {
-                path: "state/paperboy.db".into(),
+                path: PathBuf::from("state/paperboy.db").into(),
             }
         }
     }
@@ -867,17 +1121,17 @@ mod raw {
     #[derive(Deserialize)]
     #[serde(default)]
     pub struct RawSchedule {
-        pub fetch: String,
-        pub digest: String,
-        pub timezone: String,
+        pub fetch: Lenient<String>,
+        pub digest: Lenient<String>,
+        pub timezone: Lenient<String>,
     }
 
     impl Default for RawSchedule {
         fn default() -> Self {
             RawSchedule {
-                fetch: "0 */30 * * * *".into(),
-                digest: "0 0 7 * * *".into(),
-                timezone: "UTC".into(),
+                fetch: String::from("0 */30 * * * *").into(),
+                digest: String::from("0 0 7 * * *").into(),
+                timezone: String::from("UTC").into(),
             }
         }
     }
@@ -892,71 +1146,80 @@ mod raw {
     #[derive(Deserialize)]
     #[serde(default)]
     pub struct RawHuggingFace {
-        pub enabled: bool,
-        pub base_url: String,
-        pub lookback_days: u32,
-        pub timeout: String,
+        pub enabled: Lenient<bool>,
+        pub base_url: Lenient<String>,
+        pub lookback_days: Lenient<u32>,
+        pub timeout: Lenient<String>,
     }
 
     impl Default for RawHuggingFace {
         fn default() -> Self {
             RawHuggingFace {
-                enabled: true,
-                base_url: "https://huggingface.co".into(),
-                lookback_days: 3,
-                timeout: "30s".into(),
+                enabled: true.into(),
+                base_url: String::from("https://huggingface.co").into(),
+                lookback_days: 3.into(),
+                timeout: String::from("30s").into(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(default)]
+    pub struct RawArxiv {
+        pub enabled: Lenient<bool>,
+        pub categories: Vec<Lenient<String>>,
+    }
+
+    impl Default for RawArxiv {
+        fn default() -> Self {
+            RawArxiv {
+                enabled: false.into(),
+                categories: Vec::new(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(default)]
+    pub struct RawDigest {
+        pub max_papers: Lenient<u32>,
+        pub min_upvotes: Lenient<u32>,
+        pub send_empty: Lenient<bool>,
+    }
+
+    impl Default for RawDigest {
+        fn default() -> Self {
+            RawDigest {
+                max_papers: 10.into(),
+                min_upvotes: 0.into(),
+                send_empty: false.into(),
             }
         }
     }
 
     #[derive(Deserialize, Default)]
     #[serde(default)]
-    pub struct RawArxiv {
-        pub enabled: bool,
-        pub categories: Vec<String>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(default)]
-    pub struct RawDigest {
-        pub max_papers: u32,
-        pub min_upvotes: u32,
-        pub send_empty: bool,
-    }
-
-    impl Default for RawDigest {
-        fn default() -> Self {
-            RawDigest {
-                max_papers: 10,
-                min_upvotes: 0,
-                send_empty: false,
-            }
-        }
-    }
-
-    #[derive(Deserialize)]
     pub struct RawSubscriber {
-        pub email: String,
-        #[serde(default)]
-        pub name: Option<String>,
-        #[serde(default)]
+        /// Required, but checked in `validate` so that a missing one is one problem among all.
+        pub email: Option<Lenient<String>>,
+        pub name: Option<Lenient<String>>,
         pub topics: Vec<RawTopic>,
-        #[serde(default)]
-        pub timezone: Option<String>,
-        #[serde(default)]
-        pub schedule: Option<String>,
-        #[serde(default)]
-        pub max_papers: Option<u32>,
-        #[serde(default)]
-        pub min_upvotes: Option<u32>,
-        #[serde(default)]
-        pub send_empty: Option<bool>,
+        pub timezone: Option<Lenient<String>>,
+        pub schedule: Option<Lenient<String>>,
+        pub max_papers: Option<Lenient<u32>>,
+        pub min_upvotes: Option<Lenient<u32>>,
+        pub send_empty: Option<Lenient<bool>>,
     }
 
     /// A topic is a query string or a table `{ name = "...", query = "..." }`.
     pub enum RawTopic {
         Query(String),
-        Named { name: String, query: String },
+        Named {
+            name: Option<Lenient<String>>,
+            query: Option<Lenient<String>>,
+        },
+        /// Neither: the value as quoted in a problem.
+        Invalid(String),
     }
 
     impl<'de> Deserialize<'de> for RawTopic {
@@ -970,19 +1233,39 @@ mod raw {
                 fn visit_str<E: de::Error>(self, v: &str) -> Result<RawTopic, E> {
                     Ok(RawTopic::Query(v.to_string()))
                 }
+                fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawTopic, E> {
+                    Ok(RawTopic::Invalid(v.to_string()))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawTopic, E> {
+                    Ok(RawTopic::Invalid(v.to_string()))
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawTopic, E> {
+                    Ok(RawTopic::Invalid(v.to_string()))
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawTopic, E> {
+                    Ok(RawTopic::Invalid(v.to_string()))
+                }
+                fn visit_seq<A: de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<RawTopic, A::Error> {
+                    // Consumed as values, not `IgnoredAny`, which serde_ignored would report
+                    // as unknown keys.
+                    while seq.next_element::<config::Value>()?.is_some() {}
+                    Ok(RawTopic::Invalid("[...]".into()))
+                }
                 fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTopic, A::Error> {
                     let (mut name, mut query) = (None, None);
                     while let Some(key) = map.next_key::<String>()? {
                         match key.as_str() {
-                            "name" => name = Some(map.next_value::<String>()?),
-                            "query" => query = Some(map.next_value::<String>()?),
-                            other => {
-                                return Err(de::Error::unknown_field(other, &["name", "query"]));
+                            "name" => name = Some(map.next_value()?),
+                            "query" => query = Some(map.next_value()?),
+                            // Skipped through serde_ignored, which reports it with its path.
+                            _ => {
+                                map.next_value::<de::IgnoredAny>()?;
                             }
                         }
                     }
-                    let query = query.ok_or_else(|| de::Error::missing_field("query"))?;
-                    let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
                     Ok(RawTopic::Named { name, query })
                 }
             }

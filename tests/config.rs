@@ -291,3 +291,100 @@ fn a_password_is_never_sent_unencrypted_beyond_this_machine() {
         assert!(load(&smtp(local), &[]).1.is_ok(), "{local}");
     }
 }
+
+#[test]
+fn a_value_of_the_wrong_type_is_one_problem_among_the_others() {
+    let found = problems(
+        r#"
+[mail]
+from = "not an address"
+
+[schedule]
+timezone = "Mars/Olympus"
+
+[digest]
+max_papers = "ten"
+send_empty = "maybe"
+colour = "blue"
+
+[smtp]
+port = "x"
+
+[[subscribers]]
+email = "a@example.org"
+name = ["a", "list"]
+
+[[subscribers]]
+email = "b@example.org"
+max_papers = 2.5
+topics = [42, { name = "Named", qurey = "typo" }]
+"#,
+    );
+    let expected = [
+        "digest.colour: unknown key",
+        "subscribers[1].topics[1].qurey: unknown key",
+        "mail.from \"not an address\": not an email address",
+        "schedule.timezone \"Mars/Olympus\": not an IANA time zone name",
+        "digest.max_papers \"ten\": must be a whole number",
+        "digest.send_empty \"maybe\": must be true or false",
+        "subscribers[0].name \"[...]\": must be a string",
+        "subscribers[1].max_papers \"2.5\": must be a whole number",
+        "subscribers[1].topics[0] \"42\": must be a query string or a table",
+        "subscribers[1].topics[1].query \"\": is required in a topic table",
+    ];
+    for want in expected {
+        assert!(
+            found.iter().any(|p| p.starts_with(want)),
+            "missing {want:?} in\n{}",
+            found.join("\n")
+        );
+    }
+    // [smtp] is not used with the file transport, so its port is not checked here.
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+}
+
+#[test]
+fn a_value_of_the_wrong_type_from_the_environment_is_reported_with_the_others() {
+    let (_dir, result) = load(
+        "[mail]\nfrom = \"bad\"\n",
+        &[
+            ("PAPERBOY__DIGEST__MAX_PAPERS", "ten"),
+            ("PAPERBOY__DIGEST__MIN_UPVOTES", "5"),
+            ("PAPERBOY__DELIVERY__TRANSPORT", "smtp"),
+            ("PAPERBOY__SMTP__HOST", "mail.example.org"),
+            ("PAPERBOY__SMTP__PORT", "70000"),
+        ],
+    );
+    let Err(ConfigError::Invalid { problems, .. }) = result else {
+        panic!("expected problems, got {result:?}");
+    };
+    let text = problems.join("\n");
+    assert!(
+        text.contains("mail.from \"bad\": not an email address"),
+        "{text}"
+    );
+    assert!(text.contains("digest.max_papers \"ten\""), "{text}");
+    assert!(text.contains(": must be a whole number"), "{text}");
+    assert!(
+        text.contains("smtp.port \"70000\"")
+            && text.contains("must be a whole number from 1 to 65535"),
+        "{text}"
+    );
+    assert_eq!(problems.len(), 3, "{text}");
+}
+
+#[test]
+fn numbers_and_bools_from_the_environment_still_fill_their_keys() {
+    let (_dir, config) = load(
+        &format!("{MINIMAL}[[subscribers]]\nemail = \"a@example.org\"\n"),
+        &[
+            ("PAPERBOY__DIGEST__MAX_PAPERS", "3"),
+            ("PAPERBOY__DIGEST__SEND_EMPTY", "true"),
+            ("PAPERBOY__SOURCES__HUGGINGFACE__ENABLED", "false"),
+        ],
+    );
+    let config = config.unwrap();
+    assert!(config.sources.huggingface.is_none());
+    let alice = &config.subscribers[0];
+    assert_eq!((alice.max_papers, alice.send_empty), (3, true));
+}
