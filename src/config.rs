@@ -227,16 +227,18 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        if let Err(e) = toml::from_str::<toml::Table>(&text) {
-            return Err(ConfigError::Syntax {
-                path: path.to_path_buf(),
-                message: syntax_message(&text, &e),
-            });
-        }
+        let file_table = toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: syntax_message(&text, &e),
+        })?;
         let env: config::Map<String, String> = env
             .into_iter()
             .filter(|(key, _)| key.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
             .collect();
+        let mut problems = Problems {
+            list: Vec::new(),
+            set_by_env: env.keys().map(|var| (env_key(var), var.clone())).collect(),
+        };
         let layered = config::Config::builder()
             .add_source(config::File::from_str(&text, config::FileFormat::Toml))
             .add_source(
@@ -264,18 +266,15 @@ impl Config {
                 message: e.to_string(),
             })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut problems = Problems::default();
         for key in unknown {
-            problems.0.push(format!(
-                "{key}: unknown key (check its spelling and section)"
-            ));
+            problems.unknown_key(&key, &file_table);
         }
         let config = validate(raw, path, base, &mut problems);
         match config {
-            Some(config) if problems.0.is_empty() => Ok(config),
+            Some(config) if problems.list.is_empty() => Ok(config),
             _ => Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
-                problems: problems.0,
+                problems: problems.list,
             }),
         }
     }
@@ -292,6 +291,48 @@ impl Config {
             .iter()
             .find(|s| s.key.eq_ignore_ascii_case(email))
     }
+}
+
+/// The key path a variable sets: `PAPERBOY__SMTP__PASSWORD_FILE` → `smtp.password_file`, as the
+/// `config` crate reads it (lower case, `__` between levels).
+fn env_key(var: &str) -> String {
+    let lower = var.to_lowercase();
+    let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}").to_lowercase();
+    lower
+        .strip_prefix(&prefix)
+        .unwrap_or(&lower)
+        .replace(ENV_SEPARATOR, ".")
+}
+
+/// Whether the file itself sets the key at `path` (`subscribers[1].topic`).
+fn file_has(file: &toml::Table, path: &str) -> bool {
+    let mut table = file;
+    let mut segments = path.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        let (name, indices) = segment.split_once('[').unwrap_or((segment, ""));
+        let Some(mut value) = table.get(name) else {
+            return false;
+        };
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            let item = index
+                .trim_end_matches(']')
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| value.as_array()?.get(i));
+            match item {
+                Some(item) => value = item,
+                None => return false,
+            }
+        }
+        if segments.peek().is_none() {
+            return true;
+        }
+        match value.as_table() {
+            Some(next) => table = next,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Where and what the TOML syntax error is, without quoting the line: toml's own message
@@ -340,13 +381,54 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(number.saturating_mul(millis)))
 }
 
-/// Every problem found so far, each as `key "value": message`.
-#[derive(Default)]
-struct Problems(Vec<String>);
+/// Every problem found so far, each as `key "value": message`, or
+/// `key "value" (set by PAPERBOY__SECTION__KEY): message` when the environment set the key: a
+/// value nobody can find in the file would otherwise send the reader looking in vain.
+struct Problems {
+    list: Vec<String>,
+    /// Key path (`smtp.password`) → the variable that set it.
+    set_by_env: HashMap<String, String>,
+}
 
 impl Problems {
     fn report(&mut self, key: &str, value: &str, message: impl fmt::Display) {
-        self.0.push(format!("{key} {value:?}: {message}"));
+        let problem = match self.set_by_env.get(key) {
+            Some(var) => format!("{key} {value:?} (set by {var}): {message}"),
+            None => format!("{key} {value:?}: {message}"),
+        };
+        self.list.push(problem);
+    }
+
+    fn is_set_by_env(&self, key: &str) -> bool {
+        self.set_by_env.contains_key(key)
+    }
+
+    /// Reports a key serde did not know, by the variable that set it when that was the
+    /// environment (a misspelt variable has no line in the file), and by its path when the
+    /// file has it; both when both do.
+    fn unknown_key(&mut self, key: &str, file: &toml::Table) {
+        const UNKNOWN: &str = "unknown key (check its spelling and section)";
+        // An unknown section is ignored whole, so its variables are the ones below it.
+        let mut vars: Vec<&String> = self
+            .set_by_env
+            .iter()
+            .filter(|(env_key, _)| {
+                env_key.as_str() == key
+                    || env_key
+                        .strip_prefix(key)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+            .map(|(_, var)| var)
+            .collect();
+        vars.sort();
+        let from_env: Vec<String> = vars
+            .into_iter()
+            .map(|var| format!("{var} (environment): {UNKNOWN}"))
+            .collect();
+        if from_env.is_empty() || file_has(file, key) {
+            self.list.push(format!("{key}: {UNKNOWN}"));
+        }
+        self.list.extend(from_env);
     }
 
     /// The field's value, or `None` once it is reported as having the wrong type.
@@ -739,12 +821,21 @@ fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Op
     };
     let password_file = problems.valid_opt("smtp.password_file", &raw.password_file);
     let password = match (password_set.flatten(), &password_file) {
-        (Some(_), Some(_)) => {
-            problems.report(
-                "smtp.password",
-                "***",
-                "set either password or password_file, not both",
-            );
+        (Some(_), Some(file)) => {
+            // Named by the key the environment set, if one: that is the one to look for.
+            if problems.is_set_by_env("smtp.password_file") {
+                problems.report(
+                    "smtp.password_file",
+                    &file.display().to_string(),
+                    "set either password or password_file, not both",
+                );
+            } else {
+                problems.report(
+                    "smtp.password",
+                    "***",
+                    "set either password or password_file, not both",
+                );
+            }
             None
         }
         (Some(p), None) => Some(Secret(p)),
@@ -776,7 +867,14 @@ fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Op
             None
         }
         (None, Some(_)) if raw.username.is_none() => {
-            problems.report("smtp.password", "***", "is set but smtp.username is not");
+            match &password_file {
+                Some(file) => problems.report(
+                    "smtp.password_file",
+                    &file.display().to_string(),
+                    "is set but smtp.username is not",
+                ),
+                None => problems.report("smtp.password", "***", "is set but smtp.username is not"),
+            }
             None
         }
         _ => None,
@@ -1271,5 +1369,38 @@ mod raw {
             }
             deserializer.deserialize_any(TopicVisitor)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variable_sets_the_key_the_config_crate_reads_from_it() {
+        assert_eq!(
+            env_key("PAPERBOY__SMTP__PASSWORD_FILE"),
+            "smtp.password_file"
+        );
+        assert_eq!(
+            env_key("PAPERBOY__SOURCES__HUGGINGFACE__BASE_URL"),
+            "sources.huggingface.base_url"
+        );
+    }
+
+    #[test]
+    fn file_has_follows_tables_and_array_indices() {
+        let file: toml::Table = toml::from_str(
+            "[smtp]\nhost = \"h\"\n[[subscribers]]\nemail = \"a\"\n[[subscribers]]\ntopic = []\n",
+        )
+        .unwrap();
+        assert!(file_has(&file, "smtp"));
+        assert!(file_has(&file, "smtp.host"));
+        assert!(file_has(&file, "subscribers[1].topic"));
+        assert!(!file_has(&file, "subscribers[0].topic"));
+        assert!(!file_has(&file, "subscribers[2].topic"));
+        assert!(!file_has(&file, "smtp.port"));
+        assert!(!file_has(&file, "smtp.host.deeper"));
+        assert!(!file_has(&file, "mail"));
     }
 }

@@ -388,3 +388,42 @@ fn numbers_and_bools_from_the_environment_still_fill_their_keys() {
     let alice = &config.subscribers[0];
     assert_eq!((alice.max_papers, alice.send_empty), (3, true));
 }
+
+#[test]
+fn a_key_the_environment_set_is_reported_by_its_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("smtp-password");
+    std::fs::write(&password_file, "s3cret\n").unwrap();
+    let password_file = password_file.to_str().unwrap();
+    let (_dir, result) = load(
+        "[mail]\nfrom = \"p@example.org\"\n[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"h\"\nsecurity = \"tls\"\n[smpt]\nhost = \"typo in the file\"\n",
+        &[
+            ("PAPERBOY__SMTP__PASWORD", "hunter2"),
+            ("PAPERBOY__SMTP__PASSWORD_FILE", password_file),
+            ("PAPERBOY__SMTP__SECURITY", "startls"),
+            ("PAPERBOY__SMPT__PORT", "25"),
+            ("PAPERBOY__DIGEST__MAX_PAPERS", "ten"),
+        ],
+    );
+    let Err(ConfigError::Invalid { problems, .. }) = result else {
+        panic!("expected problems, got {result:?}");
+    };
+    let text = problems.join("\n");
+    let expected = [
+        "PAPERBOY__SMTP__PASWORD (environment): unknown key (check its spelling and section)"
+            .to_string(),
+        // The file has [smpt] too, so it is named both ways.
+        "smpt: unknown key (check its spelling and section)".to_string(),
+        "PAPERBOY__SMPT__PORT (environment): unknown key (check its spelling and section)"
+            .to_string(),
+        "smtp.security \"startls\" (set by PAPERBOY__SMTP__SECURITY): must be \"starttls\", \"tls\" or \"none\"".to_string(),
+        format!("smtp.password_file {password_file:?} (set by PAPERBOY__SMTP__PASSWORD_FILE): is set but smtp.username is not"),
+        "digest.max_papers \"ten\" (set by PAPERBOY__DIGEST__MAX_PAPERS): must be a whole number"
+            .to_string(),
+    ];
+    for want in &expected {
+        assert!(problems.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert_eq!(problems.len(), expected.len(), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
