@@ -237,6 +237,7 @@ impl Config {
             .collect();
         let mut problems = Problems {
             list: Vec::new(),
+            warnings: Vec::new(),
             set_by_env: env.keys().map(|var| (env_key(var), var.clone())).collect(),
         };
         let layered = config::Config::builder()
@@ -386,17 +387,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// value nobody can find in the file would otherwise send the reader looking in vain.
 struct Problems {
     list: Vec<String>,
+    /// Settings that are valid but probably not what was meant, in the same form.
+    warnings: Vec<String>,
     /// Key path (`smtp.password`) → the variable that set it.
     set_by_env: HashMap<String, String>,
 }
 
 impl Problems {
     fn report(&mut self, key: &str, value: &str, message: impl fmt::Display) {
-        let problem = match self.set_by_env.get(key) {
+        let problem = self.describe(key, value, message);
+        self.list.push(problem);
+    }
+
+    fn warn(&mut self, key: &str, value: &str, message: impl fmt::Display) {
+        let warning = self.describe(key, value, message);
+        self.warnings.push(warning);
+    }
+
+    fn describe(&self, key: &str, value: &str, message: impl fmt::Display) -> String {
+        match self.set_by_env.get(key) {
             Some(var) => format!("{key} {value:?} (set by {var}): {message}"),
             None => format!("{key} {value:?}: {message}"),
-        };
-        self.list.push(problem);
+        }
     }
 
     fn is_set_by_env(&self, key: &str) -> bool {
@@ -520,15 +532,21 @@ fn validate(
                 .ok()
         });
     let outbox_dir = problems.valid("delivery.outbox_dir", &raw.delivery.outbox_dir);
-    let transport = match problems
-        .valid("delivery.transport", &raw.delivery.transport)
-        .as_deref()
-    {
+    let transport = problems.valid("delivery.transport", &raw.delivery.transport);
+    // Checked with any transport, so that switching to "smtp" later finds no surprise; only the
+    // host is needed just for sending.
+    let smtp = validate_smtp(
+        &raw.smtp,
+        base,
+        transport.as_deref() == Some("smtp"),
+        problems,
+    );
+    let transport = match transport.as_deref() {
         None => None,
         Some("file") => outbox_dir.map(|dir| TransportConfig::File {
             outbox_dir: resolve(base, &dir),
         }),
-        Some("smtp") => validate_smtp(&raw.smtp, base, problems).map(TransportConfig::Smtp),
+        Some("smtp") => smtp.map(TransportConfig::Smtp),
         Some(other) => {
             problems.report("delivery.transport", other, "must be \"smtp\" or \"file\"");
             None
@@ -579,7 +597,6 @@ fn validate(
 
     // Only the arXiv source, still to come, reports categories.
     let sources_know_categories = false;
-    let mut warnings = Vec::new();
     let mut subscribers = Vec::with_capacity(raw.subscribers.len());
     // Subscriber key → its index: a set, since configs may list many thousands.
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -654,10 +671,12 @@ fn validate(
             match TopicQuery::parse(&query) {
                 Ok(parsed) => {
                     if parsed.uses_categories() && !sources_know_categories {
-                        warnings.push(format!(
-                            "{topic_key} {query:?}: category: terms never match, since no \
-                             enabled source reports arXiv categories (Hugging Face does not)"
-                        ));
+                        problems.warn(
+                            &topic_key,
+                            &query,
+                            "category: terms never match, since no enabled source reports \
+                             arXiv categories (Hugging Face does not)",
+                        );
                     }
                     topics.push(Topic {
                         name: name.unwrap_or_else(|| query.clone()),
@@ -757,11 +776,18 @@ fn validate(
             huggingface: huggingface?,
         },
         subscribers,
-        warnings,
+        warnings: std::mem::take(&mut problems.warnings),
     })
 }
 
-fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Option<SmtpConfig> {
+/// The SMTP settings, checked in full; `None` if any is wrong or, unless `host_required`, the
+/// host is missing.
+fn validate_smtp(
+    raw: &raw::RawSmtp,
+    base: &Path,
+    host_required: bool,
+    problems: &mut Problems,
+) -> Option<SmtpConfig> {
     let security = match problems.valid("smtp.security", &raw.security).as_deref() {
         None => None,
         Some("starttls") => Some(SmtpSecurity::StartTls),
@@ -780,7 +806,7 @@ fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Op
         None if raw.host.is_some() => None,
         host => {
             let host = host.filter(|h| !h.trim().is_empty());
-            if host.is_none() {
+            if host.is_none() && host_required {
                 problems.report(
                     "smtp.host",
                     "",
@@ -820,6 +846,7 @@ fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Op
         None => Some(None),
     };
     let password_file = problems.valid_opt("smtp.password_file", &raw.password_file);
+    let mut empty_password_file = None;
     let password = match (password_set.flatten(), &password_file) {
         (Some(_), Some(file)) => {
             // Named by the key the environment set, if one: that is the one to look for.
@@ -843,7 +870,14 @@ fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Op
             let file = resolve(base, file);
             match std::fs::read_to_string(&file) {
                 // A trailing newline from `echo secret > file` is not part of the password.
-                Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
+                Ok(text) => match text.trim_end_matches(['\n', '\r']) {
+                    // The install steps create the file empty, for relays without login.
+                    "" => {
+                        empty_password_file = Some(file);
+                        None
+                    }
+                    password => Some(Secret(password.to_string())),
+                },
                 Err(e) => {
                     problems.report(
                         "smtp.password_file",
@@ -866,6 +900,19 @@ fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Op
             );
             None
         }
+        // Reported apart from a missing password: the file is there, only still empty.
+        (Some(user), None) if empty_password_file.is_some() => {
+            let file = empty_password_file.as_deref().unwrap_or(Path::new(""));
+            problems.report(
+                "smtp.username",
+                user,
+                format!(
+                    "has no password: smtp.password_file {} is empty",
+                    file.display()
+                ),
+            );
+            None
+        }
         (None, Some(_)) if raw.username.is_none() => {
             match &password_file {
                 Some(file) => problems.report(
@@ -874,6 +921,16 @@ fn validate_smtp(raw: &raw::RawSmtp, base: &Path, problems: &mut Problems) -> Op
                     "is set but smtp.username is not",
                 ),
                 None => problems.report("smtp.password", "***", "is set but smtp.username is not"),
+            }
+            None
+        }
+        (None, None) => {
+            if let Some(file) = &empty_password_file {
+                problems.warn(
+                    "smtp.password_file",
+                    &file.display().to_string(),
+                    "is empty, so no password is sent (right for a relay without login)",
+                );
             }
             None
         }

@@ -331,6 +331,7 @@ topics = [42, { name = "Named", qurey = "typo" }]
         "subscribers[1].max_papers \"2.5\": must be a whole number",
         "subscribers[1].topics[0] \"42\": must be a query string or a table",
         "subscribers[1].topics[1].query \"\": is required in a topic table",
+        "smtp.port \"x\": must be a whole number from 1 to 65535",
     ];
     for want in expected {
         assert!(
@@ -339,7 +340,6 @@ topics = [42, { name = "Named", qurey = "typo" }]
             found.join("\n")
         );
     }
-    // [smtp] is not used with the file transport, so its port is not checked here.
     assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
 }
 
@@ -426,4 +426,64 @@ fn a_key_the_environment_set_is_reported_by_its_variable() {
     }
     assert_eq!(problems.len(), expected.len(), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn smtp_settings_are_checked_even_when_delivering_to_files() {
+    let found = problems(&format!(
+        "{MINIMAL}\n[delivery]\ntransport = \"file\"\n[smtp]\nsecurity = \"startls\"\ntimeout = \"soon\"\nmax_connections = 0\nport = 0\npassword = \"hunter2\"\n"
+    ));
+    let expected = [
+        "smtp.security \"startls\": must be \"starttls\", \"tls\" or \"none\"",
+        "smtp.timeout \"soon\":",
+        "smtp.max_connections \"0\": must be at least 1",
+        "smtp.port \"0\": must be a whole number from 1 to 65535",
+        "smtp.password \"***\": is set but smtp.username is not",
+    ];
+    for want in expected {
+        assert!(
+            found.iter().any(|p| p.starts_with(want)),
+            "missing {want:?} in\n{}",
+            found.join("\n")
+        );
+    }
+    // The host is needed only to send: no problem about it here.
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+    assert!(!found.join("\n").contains("hunter2"));
+}
+
+#[test]
+fn an_empty_password_file_means_no_password_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    // As the install steps create it: `install -m 0640 -g paperboy /dev/null ...`.
+    let password_file = dir.path().join("smtp-password");
+    std::fs::write(&password_file, "").unwrap();
+    let password_file = password_file.to_str().unwrap();
+    let smtp = format!(
+        "{MINIMAL}\n[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"relay.example.org\"\n"
+    );
+    let env = [("PAPERBOY__SMTP__PASSWORD_FILE", password_file)];
+
+    let (_dir, config) = load(&smtp, &env);
+    let config = config.unwrap();
+    let TransportConfig::Smtp(settings) = &config.delivery.transport else {
+        panic!("smtp");
+    };
+    assert!(settings.credentials.is_none());
+    assert_eq!(
+        config.warnings,
+        [format!(
+            "smtp.password_file {password_file:?} (set by PAPERBOY__SMTP__PASSWORD_FILE): is empty, so no password is sent (right for a relay without login)"
+        )]
+    );
+
+    // With a username, the empty file is a missing password.
+    let (_dir, result) = load(&format!("{smtp}username = \"u\"\n"), &env);
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains(&format!(
+            "smtp.username \"u\": has no password: smtp.password_file {password_file} is empty"
+        )),
+        "{message}"
+    );
 }
