@@ -487,3 +487,18 @@ fn an_empty_password_file_means_no_password_with_a_warning() {
         "{message}"
     );
 }
+
+#[test]
+fn a_cron_number_out_of_range_is_reported_with_its_field_for_every_schedule() {
+    let found = problems(&format!(
+        "{MINIMAL}\n[schedule]\nfetch = \"0 */0 * * * *\"\ndigest = \"0 0 25 * * *\"\n[[subscribers]]\nemail = \"a@example.org\"\nschedule = \"0 0 7 * 13 *\"\n"
+    ));
+    assert_eq!(
+        found,
+        [
+            "schedule.fetch \"0 */0 * * * *\": minute */0: the step must be at least 1",
+            "schedule.digest \"0 0 25 * * *\": hour 25: must be 0-23",
+            "subscribers[0].schedule \"0 0 7 * 13 *\": month 13: must be 1-12",
+        ]
+    );
+}
