@@ -724,6 +724,26 @@ fn validate(
                              arXiv categories (Hugging Face does not)",
                         );
                     }
+                    let operators = parsed.lowercase_operators();
+                    if !operators.is_empty() {
+                        let words = operators
+                            .iter()
+                            .map(|op| format!("{op:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let verb = if operators.len() == 1 {
+                            "is searched as a word"
+                        } else {
+                            "are searched as words"
+                        };
+                        problems.warn(
+                            &topic_key,
+                            &query,
+                            format!(
+                                "{words} {verb}; write AND, OR, NOT in upper case for the operators"
+                            ),
+                        );
+                    }
                     topics.push(Topic {
                         name: name.unwrap_or_else(|| query.clone()),
                         query: parsed,

@@ -502,3 +502,25 @@ fn a_cron_number_out_of_range_is_reported_with_its_field_for_every_schedule() {
         ]
     );
 }
+
+#[tokio::test]
+async fn check_warns_about_operators_written_in_lower_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = ['diffusion', 'diffusion and not survey', {{ name = \"Either\", query = 'vision or language' }}, '\"not all\" AND title:not']\n"),
+    )
+    .unwrap();
+    let out = paperboy(&path, &["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error");
+    let printed = stdout(&out);
+    for want in [
+        "warning: subscribers[0].topics[1] \"diffusion and not survey\": \"and\", \"not\" are searched as words; write AND, OR, NOT in upper case for the operators",
+        "warning: subscribers[0].topics[2] \"vision or language\": \"or\" is searched as a word; write AND, OR, NOT in upper case for the operators",
+    ] {
+        assert!(printed.contains(want), "missing {want:?} in\n{printed}");
+    }
+    assert!(!printed.contains("topics[0]"), "{printed}");
+    assert!(!printed.contains("topics[3]"), "{printed}");
+}
