@@ -28,6 +28,9 @@ pub struct Config {
     pub mail: MailConfig,
     pub delivery: DeliveryConfig,
     pub state_path: PathBuf,
+    /// How long the bodies of sent digests are kept; zero drops each once it is sent. Which
+    /// papers went to whom is kept regardless.
+    pub keep_messages: Duration,
     pub schedule: ScheduleConfig,
     pub sources: SourcesConfig,
     pub subscribers: Vec<Subscriber>,
@@ -408,12 +411,12 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// Parses `500ms`, `2s`, `5m`, `1h`.
+/// Parses `500ms`, `2s`, `5m`, `1h`, `7d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| "needs a unit: ms, s, m or h".to_string())?;
+        .ok_or_else(|| "needs a unit: ms, s, m, h or d".to_string())?;
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
@@ -423,7 +426,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        _ => return Err(format!("unknown unit {unit:?}; use ms, s, m or h")),
+        "d" => 86_400_000,
+        _ => return Err(format!("unknown unit {unit:?}; use ms, s, m, h or d")),
     };
     Ok(Duration::from_millis(number.saturating_mul(millis)))
 }
@@ -599,6 +603,13 @@ fn validate(
         }
     };
     let state_path = problems.valid("state.path", &raw.state.path);
+    let keep_messages = problems
+        .valid("state.keep_messages", &raw.state.keep_messages)
+        .and_then(|text| {
+            parse_duration(&text)
+                .map_err(|e| problems.report("state.keep_messages", &text, e))
+                .ok()
+        });
 
     let timezone = problems
         .valid("schedule.timezone", &raw.schedule.timezone)
@@ -833,6 +844,7 @@ fn validate(
             retry_delay: retry_delay?,
         },
         state_path: resolve(base, &state_path?),
+        keep_messages: keep_messages?,
         schedule: ScheduleConfig {
             fetch: fetch?,
             digest: digest?,
@@ -1329,12 +1341,14 @@ mod raw {
     #[serde(default)]
     pub struct RawState {
         pub path: Lenient<PathBuf>,
+        pub keep_messages: Lenient<String>,
     }
 
     impl Default for RawState {
         fn default() -> Self {
             RawState {
                 path: PathBuf::from("state/paperboy.db").into(),
+                keep_messages: String::from("7d").into(),
             }
         }
     }
@@ -1542,6 +1556,29 @@ mod tests {
         ] {
             assert!(CronSchedule::parse(fine).is_ok(), "{fine}");
         }
+    }
+
+    #[test]
+    fn durations_take_ms_s_m_h_and_d() {
+        let cases = [
+            ("500ms", Duration::from_millis(500)),
+            ("2s", Duration::from_secs(2)),
+            ("5m", Duration::from_secs(300)),
+            ("1h", Duration::from_secs(3600)),
+            ("7d", Duration::from_secs(7 * 86_400)),
+            ("0s", Duration::ZERO),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+        }
+        assert_eq!(
+            parse_duration("7"),
+            Err("needs a unit: ms, s, m, h or d".into())
+        );
+        assert_eq!(
+            parse_duration("1w"),
+            Err("unknown unit \"w\"; use ms, s, m, h or d".into())
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ fn the_documented_example_config_is_valid() {
     assert_eq!(config.subscribers.len(), 2);
     // Relative paths resolve against the config file's folder.
     assert!(config.state_path.starts_with(path.parent().unwrap()));
+    assert_eq!(
+        config.keep_messages,
+        std::time::Duration::from_secs(7 * 24 * 3600)
+    );
 }
 
 #[test]
@@ -523,4 +527,29 @@ async fn check_warns_about_operators_written_in_lower_case() {
     }
     assert!(!printed.contains("topics[0]"), "{printed}");
     assert!(!printed.contains("topics[3]"), "{printed}");
+}
+
+#[test]
+fn sent_message_bodies_are_kept_for_keep_messages() {
+    use std::time::Duration;
+    let keep = |state: &str| load(&format!("{MINIMAL}\n[state]\n{state}\n"), &[]);
+    let (_dir, config) = keep("");
+    assert_eq!(
+        config.unwrap().keep_messages,
+        Duration::from_secs(7 * 24 * 3600)
+    );
+    // Zero is allowed: each body is dropped once it is sent.
+    let (_dir, config) = keep("keep_messages = \"0s\"");
+    assert_eq!(config.unwrap().keep_messages, Duration::ZERO);
+    let (_dir, config) = keep("keep_messages = \"36h\"");
+    assert_eq!(
+        config.unwrap().keep_messages,
+        Duration::from_secs(36 * 3600)
+    );
+
+    let found = problems(&format!("{MINIMAL}\n[state]\nkeep_messages = \"a week\"\n"));
+    assert_eq!(
+        found,
+        ["state.keep_messages \"a week\": must start with a whole number, e.g. 30s"]
+    );
 }
