@@ -504,6 +504,14 @@ impl Problems {
         }
     }
 
+    /// Reports a table or list written as something else; its keys then take their defaults,
+    /// which are never used since the load fails.
+    fn section<T>(&mut self, key: &str, section: &raw::Section<T>, message: impl fmt::Display) {
+        if let Some(text) = &section.invalid {
+            self.report(key, text, message);
+        }
+    }
+
     /// Like [`Problems::valid`] for a field that may be left out: `None` when it is absent or
     /// reported.
     fn valid_opt<T: raw::Scalar>(
@@ -523,6 +531,34 @@ fn validate(
     base: &Path,
     problems: &mut Problems,
 ) -> Option<Config> {
+    for (key, section) in [
+        ("mail", raw.mail.invalid.as_ref()),
+        ("delivery", raw.delivery.invalid.as_ref()),
+        ("smtp", raw.smtp.invalid.as_ref()),
+        ("state", raw.state.invalid.as_ref()),
+        ("schedule", raw.schedule.invalid.as_ref()),
+        ("sources", raw.sources.invalid.as_ref()),
+        (
+            "sources.huggingface",
+            raw.sources.huggingface.invalid.as_ref(),
+        ),
+        ("sources.arxiv", raw.sources.arxiv.invalid.as_ref()),
+        ("digest", raw.digest.invalid.as_ref()),
+    ] {
+        if let Some(text) = section {
+            problems.report(key, text, format!("must be a table ([{key}])"));
+        }
+    }
+    problems.section(
+        "sources.arxiv.categories",
+        &raw.sources.arxiv.categories,
+        "must be a list, e.g. [\"cs.LG\", \"cs.CL\"]",
+    );
+    problems.section(
+        "subscribers",
+        &raw.subscribers,
+        "must be a list of tables: write [[subscribers]], with two brackets",
+    );
     let from = match problems.valid_opt("mail.from", &raw.mail.from) {
         None if raw.mail.from.is_none() => {
             problems.report(
@@ -657,8 +693,22 @@ fn validate(
     let mut subscribers = Vec::with_capacity(raw.subscribers.len());
     // Subscriber key → its index: a set, since configs may list many thousands.
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, sub) in raw.subscribers.into_iter().enumerate() {
+    for (i, sub) in raw.subscribers.value.into_iter().enumerate() {
+        problems.section(
+            &format!("subscribers[{i}]"),
+            &sub,
+            "must be a table ([[subscribers]])",
+        );
+        if sub.invalid.is_some() {
+            continue;
+        }
+        let sub = sub.value;
         let key = |field: &str| format!("subscribers[{i}].{field}");
+        problems.section(
+            &key("topics"),
+            &sub.topics,
+            "must be a list, e.g. topics = ['diffusion', '\"language model\"']",
+        );
         let email = match problems.valid_opt(&key("email"), &sub.email) {
             None if sub.email.is_none() => {
                 problems.report(&key("email"), "", "is required");
@@ -1253,17 +1303,124 @@ mod raw {
         }
     }
 
+    /// A table or list as written, or the text of a value of another shape in its place (then
+    /// `value` is the default).
+    ///
+    /// Like [`Lenient`] for scalars: `[subscribers]` for `[[subscribers]]`, or
+    /// `PAPERBOY__SMTP=x`, is one problem among the others rather than the end of the load.
+    #[derive(Default)]
+    pub struct Section<T> {
+        pub value: T,
+        pub invalid: Option<String>,
+    }
+
+    impl<T> std::ops::Deref for Section<T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.value
+        }
+    }
+
+    /// Whether a [`Section`] holds a table (a struct) or a list.
+    pub trait Shape {
+        const TABLE: bool;
+    }
+
+    macro_rules! tables {
+        ($($t:ty),*) => { $(impl Shape for $t { const TABLE: bool = true; })* };
+    }
+    tables!(
+        RawMail,
+        RawDelivery,
+        RawSmtp,
+        RawState,
+        RawSchedule,
+        RawSources,
+        RawHuggingFace,
+        RawArxiv,
+        RawDigest,
+        RawSubscriber
+    );
+
+    impl<T> Shape for Vec<T> {
+        const TABLE: bool = false;
+    }
+
+    impl<'de, T: Deserialize<'de> + Default + Shape> Deserialize<'de> for Section<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct SectionVisitor<T>(std::marker::PhantomData<T>);
+            fn invalid<T: Default>(text: impl fmt::Display) -> Section<T> {
+                Section {
+                    value: T::default(),
+                    invalid: Some(text.to_string()),
+                }
+            }
+            impl<'de, T: Deserialize<'de> + Default + Shape> Visitor<'de> for SectionVisitor<T> {
+                type Value = Section<T>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a table or a list")
+                }
+                // The access is handed on, not copied into a value: serde_ignored wraps it,
+                // and so still sees every key inside.
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Section<T>, A::Error> {
+                    if T::TABLE {
+                        let value = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                        return Ok(Section {
+                            value,
+                            invalid: None,
+                        });
+                    }
+                    while map.next_entry::<config::Value, config::Value>()?.is_some() {}
+                    Ok(invalid("{...}"))
+                }
+                fn visit_seq<A: de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Section<T>, A::Error> {
+                    if !T::TABLE {
+                        let value = T::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                        return Ok(Section {
+                            value,
+                            invalid: None,
+                        });
+                    }
+                    while seq.next_element::<config::Value>()?.is_some() {}
+                    Ok(invalid("[...]"))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Section<T>, E> {
+                    Ok(invalid(v))
+                }
+                fn visit_bool<E: de::Error>(self, v: bool) -> Result<Section<T>, E> {
+                    Ok(invalid(v))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Section<T>, E> {
+                    Ok(invalid(v))
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Section<T>, E> {
+                    Ok(invalid(v))
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<Section<T>, E> {
+                    Ok(invalid(v))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Section<T>, E> {
+                    Ok(invalid(""))
+                }
+            }
+            deserializer.deserialize_any(SectionVisitor(std::marker::PhantomData))
+        }
+    }
+
     #[derive(Deserialize, Default)]
     #[serde(default)]
     pub struct RawConfig {
-        pub mail: RawMail,
-        pub delivery: RawDelivery,
-        pub smtp: RawSmtp,
-        pub state: RawState,
-        pub schedule: RawSchedule,
-        pub sources: RawSources,
-        pub digest: RawDigest,
-        pub subscribers: Vec<RawSubscriber>,
+        pub mail: Section<RawMail>,
+        pub delivery: Section<RawDelivery>,
+        pub smtp: Section<RawSmtp>,
+        pub state: Section<RawState>,
+        pub schedule: Section<RawSchedule>,
+        pub sources: Section<RawSources>,
+        pub digest: Section<RawDigest>,
+        pub subscribers: Section<Vec<Section<RawSubscriber>>>,
     }
 
     #[derive(Deserialize)]
@@ -1374,8 +1531,8 @@ mod raw {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     pub struct RawSources {
-        pub huggingface: RawHuggingFace,
-        pub arxiv: RawArxiv,
+        pub huggingface: Section<RawHuggingFace>,
+        pub arxiv: Section<RawArxiv>,
     }
 
     #[derive(Deserialize)]
@@ -1402,14 +1559,14 @@ mod raw {
     #[serde(default)]
     pub struct RawArxiv {
         pub enabled: Lenient<bool>,
-        pub categories: Vec<Lenient<String>>,
+        pub categories: Section<Vec<Lenient<String>>>,
     }
 
     impl Default for RawArxiv {
         fn default() -> Self {
             RawArxiv {
                 enabled: false.into(),
-                categories: Vec::new(),
+                categories: Section::default(),
             }
         }
     }
@@ -1438,7 +1595,7 @@ mod raw {
         /// Required, but checked in `validate` so that a missing one is one problem among all.
         pub email: Option<Lenient<String>>,
         pub name: Option<Lenient<String>>,
-        pub topics: Vec<RawTopic>,
+        pub topics: Section<Vec<RawTopic>>,
         pub timezone: Option<Lenient<String>>,
         pub schedule: Option<Lenient<String>>,
         pub max_papers: Option<Lenient<u32>>,

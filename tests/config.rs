@@ -553,3 +553,52 @@ fn sent_message_bodies_are_kept_for_keep_messages() {
         ["state.keep_messages \"a week\": must start with a whole number, e.g. 30s"]
     );
 }
+
+#[test]
+fn a_table_or_list_written_as_something_else_is_one_problem_among_the_others() {
+    let (_dir, result) = load(
+        "[mail]\nfrom = \"p@example.org\"\ndigest = 5\n[sources]\narxiv = \"no\"\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = \"diffusion\"\n",
+        &[
+            ("PAPERBOY__SMTP", "hunter2"),
+            ("PAPERBOY__DIGEST__MAX_PAPERS", "ten"),
+        ],
+    );
+    let Err(ConfigError::Invalid {
+        problems: found, ..
+    }) = result
+    else {
+        panic!("expected problems, got {result:?}");
+    };
+    let text = found.join("\n");
+    for want in [
+        "mail.digest: unknown key",
+        "smtp \"hunter2\" (set by PAPERBOY__SMTP): must be a table ([smtp])",
+        "sources.arxiv \"no\": must be a table ([sources.arxiv])",
+        "digest.max_papers \"ten\" (set by PAPERBOY__DIGEST__MAX_PAPERS): must be a whole number",
+        "subscribers[0].topics \"diffusion\": must be a list, e.g. topics = ['diffusion', '\"language model\"']",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert_eq!(found.len(), 5, "{text}");
+
+    // One bracket pair instead of two.
+    let found = problems(&format!(
+        "{MINIMAL}\n[subscribers]\nemail = \"a@example.org\"\n"
+    ));
+    assert_eq!(
+        found,
+        [
+            "subscribers \"{...}\": must be a list of tables: write [[subscribers]], with two brackets"
+        ]
+    );
+    let found = problems(&format!(
+        "subscribers = [\"a@example.org\", {{ email = \"b@example.org\", topcs = [] }}]\n{MINIMAL}"
+    ));
+    assert_eq!(
+        found,
+        [
+            "subscribers[1].topcs: unknown key (check its spelling and section)",
+            "subscribers[0] \"a@example.org\": must be a table ([[subscribers]])",
+        ]
+    );
+}
