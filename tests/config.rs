@@ -44,6 +44,10 @@ fn the_documented_example_config_is_valid() {
     assert_eq!(config.subscribers.len(), 2);
     // Relative paths resolve against the config file's folder.
     assert!(config.state_path.starts_with(path.parent().unwrap()));
+    assert_eq!(
+        config.keep_messages,
+        std::time::Duration::from_secs(7 * 24 * 3600)
+    );
 }
 
 #[test]
@@ -290,4 +294,311 @@ fn a_password_is_never_sent_unencrypted_beyond_this_machine() {
     for local in ["127.0.0.1", "localhost", "::1"] {
         assert!(load(&smtp(local), &[]).1.is_ok(), "{local}");
     }
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_one_problem_among_the_others() {
+    let found = problems(
+        r#"
+[mail]
+from = "not an address"
+
+[schedule]
+timezone = "Mars/Olympus"
+
+[digest]
+max_papers = "ten"
+send_empty = "maybe"
+colour = "blue"
+
+[smtp]
+port = "x"
+
+[[subscribers]]
+email = "a@example.org"
+name = ["a", "list"]
+
+[[subscribers]]
+email = "b@example.org"
+max_papers = 2.5
+topics = [42, { name = "Named", qurey = "typo" }]
+"#,
+    );
+    let expected = [
+        "digest.colour: unknown key",
+        "subscribers[1].topics[1].qurey: unknown key",
+        "mail.from \"not an address\": not an email address",
+        "schedule.timezone \"Mars/Olympus\": not an IANA time zone name",
+        "digest.max_papers \"ten\": must be a whole number",
+        "digest.send_empty \"maybe\": must be true or false",
+        "subscribers[0].name \"[...]\": must be a string",
+        "subscribers[1].max_papers \"2.5\": must be a whole number",
+        "subscribers[1].topics[0] \"42\": must be a query string or a table",
+        "subscribers[1].topics[1].query \"\": is required in a topic table",
+        "smtp.port \"x\": must be a whole number from 1 to 65535",
+    ];
+    for want in expected {
+        assert!(
+            found.iter().any(|p| p.starts_with(want)),
+            "missing {want:?} in\n{}",
+            found.join("\n")
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+}
+
+#[test]
+fn a_value_of_the_wrong_type_from_the_environment_is_reported_with_the_others() {
+    let (_dir, result) = load(
+        "[mail]\nfrom = \"bad\"\n",
+        &[
+            ("PAPERBOY__DIGEST__MAX_PAPERS", "ten"),
+            ("PAPERBOY__DIGEST__MIN_UPVOTES", "5"),
+            ("PAPERBOY__DELIVERY__TRANSPORT", "smtp"),
+            ("PAPERBOY__SMTP__HOST", "mail.example.org"),
+            ("PAPERBOY__SMTP__PORT", "70000"),
+        ],
+    );
+    let Err(ConfigError::Invalid { problems, .. }) = result else {
+        panic!("expected problems, got {result:?}");
+    };
+    let text = problems.join("\n");
+    assert!(
+        text.contains("mail.from \"bad\": not an email address"),
+        "{text}"
+    );
+    assert!(text.contains("digest.max_papers \"ten\""), "{text}");
+    assert!(text.contains(": must be a whole number"), "{text}");
+    assert!(
+        text.contains("smtp.port \"70000\"")
+            && text.contains("must be a whole number from 1 to 65535"),
+        "{text}"
+    );
+    assert_eq!(problems.len(), 3, "{text}");
+}
+
+#[test]
+fn numbers_and_bools_from_the_environment_still_fill_their_keys() {
+    let (_dir, config) = load(
+        &format!("{MINIMAL}[[subscribers]]\nemail = \"a@example.org\"\n"),
+        &[
+            ("PAPERBOY__DIGEST__MAX_PAPERS", "3"),
+            ("PAPERBOY__DIGEST__SEND_EMPTY", "true"),
+            ("PAPERBOY__SOURCES__HUGGINGFACE__ENABLED", "false"),
+        ],
+    );
+    let config = config.unwrap();
+    assert!(config.sources.huggingface.is_none());
+    let alice = &config.subscribers[0];
+    assert_eq!((alice.max_papers, alice.send_empty), (3, true));
+}
+
+#[test]
+fn a_key_the_environment_set_is_reported_by_its_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("smtp-password");
+    std::fs::write(&password_file, "s3cret\n").unwrap();
+    let password_file = password_file.to_str().unwrap();
+    let (_dir, result) = load(
+        "[mail]\nfrom = \"p@example.org\"\n[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"h\"\nsecurity = \"tls\"\n[smpt]\nhost = \"typo in the file\"\n",
+        &[
+            ("PAPERBOY__SMTP__PASWORD", "hunter2"),
+            ("PAPERBOY__SMTP__PASSWORD_FILE", password_file),
+            ("PAPERBOY__SMTP__SECURITY", "startls"),
+            ("PAPERBOY__SMPT__PORT", "25"),
+            ("PAPERBOY__DIGEST__MAX_PAPERS", "ten"),
+        ],
+    );
+    let Err(ConfigError::Invalid { problems, .. }) = result else {
+        panic!("expected problems, got {result:?}");
+    };
+    let text = problems.join("\n");
+    let expected = [
+        "PAPERBOY__SMTP__PASWORD (environment): unknown key (check its spelling and section)"
+            .to_string(),
+        // The file has [smpt] too, so it is named both ways.
+        "smpt: unknown key (check its spelling and section)".to_string(),
+        "PAPERBOY__SMPT__PORT (environment): unknown key (check its spelling and section)"
+            .to_string(),
+        "smtp.security \"startls\" (set by PAPERBOY__SMTP__SECURITY): must be \"starttls\", \"tls\" or \"none\"".to_string(),
+        format!("smtp.password_file {password_file:?} (set by PAPERBOY__SMTP__PASSWORD_FILE): is set but smtp.username is not"),
+        "digest.max_papers \"ten\" (set by PAPERBOY__DIGEST__MAX_PAPERS): must be a whole number"
+            .to_string(),
+    ];
+    for want in &expected {
+        assert!(problems.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert_eq!(problems.len(), expected.len(), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn smtp_settings_are_checked_even_when_delivering_to_files() {
+    let found = problems(&format!(
+        "{MINIMAL}\n[delivery]\ntransport = \"file\"\n[smtp]\nsecurity = \"startls\"\ntimeout = \"soon\"\nmax_connections = 0\nport = 0\npassword = \"hunter2\"\n"
+    ));
+    let expected = [
+        "smtp.security \"startls\": must be \"starttls\", \"tls\" or \"none\"",
+        "smtp.timeout \"soon\":",
+        "smtp.max_connections \"0\": must be at least 1",
+        "smtp.port \"0\": must be a whole number from 1 to 65535",
+        "smtp.password \"***\": is set but smtp.username is not",
+    ];
+    for want in expected {
+        assert!(
+            found.iter().any(|p| p.starts_with(want)),
+            "missing {want:?} in\n{}",
+            found.join("\n")
+        );
+    }
+    // The host is needed only to send: no problem about it here.
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+    assert!(!found.join("\n").contains("hunter2"));
+}
+
+#[test]
+fn an_empty_password_file_means_no_password_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    // As the install steps create it: `install -m 0640 -g paperboy /dev/null ...`.
+    let password_file = dir.path().join("smtp-password");
+    std::fs::write(&password_file, "").unwrap();
+    let password_file = password_file.to_str().unwrap();
+    let smtp = format!(
+        "{MINIMAL}\n[delivery]\ntransport = \"smtp\"\n[smtp]\nhost = \"relay.example.org\"\n"
+    );
+    let env = [("PAPERBOY__SMTP__PASSWORD_FILE", password_file)];
+
+    let (_dir, config) = load(&smtp, &env);
+    let config = config.unwrap();
+    let TransportConfig::Smtp(settings) = &config.delivery.transport else {
+        panic!("smtp");
+    };
+    assert!(settings.credentials.is_none());
+    assert_eq!(
+        config.warnings,
+        [format!(
+            "smtp.password_file {password_file:?} (set by PAPERBOY__SMTP__PASSWORD_FILE): is empty, so no password is sent (right for a relay without login)"
+        )]
+    );
+
+    // With a username, the empty file is a missing password.
+    let (_dir, result) = load(&format!("{smtp}username = \"u\"\n"), &env);
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains(&format!(
+            "smtp.username \"u\": has no password: smtp.password_file {password_file} is empty"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_cron_number_out_of_range_is_reported_with_its_field_for_every_schedule() {
+    let found = problems(&format!(
+        "{MINIMAL}\n[schedule]\nfetch = \"0 */0 * * * *\"\ndigest = \"0 0 25 * * *\"\n[[subscribers]]\nemail = \"a@example.org\"\nschedule = \"0 0 7 * 13 *\"\n"
+    ));
+    assert_eq!(
+        found,
+        [
+            "schedule.fetch \"0 */0 * * * *\": minute */0: the step must be at least 1",
+            "schedule.digest \"0 0 25 * * *\": hour 25: must be 0-23",
+            "subscribers[0].schedule \"0 0 7 * 13 *\": month 13: must be 1-12",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn check_warns_about_operators_written_in_lower_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(
+        &path,
+        format!("{MINIMAL}\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = ['diffusion', 'diffusion and not survey', {{ name = \"Either\", query = 'vision or language' }}, '\"not all\" AND title:not']\n"),
+    )
+    .unwrap();
+    let out = paperboy(&path, &["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error");
+    let printed = stdout(&out);
+    for want in [
+        "warning: subscribers[0].topics[1] \"diffusion and not survey\": \"and\", \"not\" are searched as words; write AND, OR, NOT in upper case for the operators",
+        "warning: subscribers[0].topics[2] \"vision or language\": \"or\" is searched as a word; write AND, OR, NOT in upper case for the operators",
+    ] {
+        assert!(printed.contains(want), "missing {want:?} in\n{printed}");
+    }
+    assert!(!printed.contains("topics[0]"), "{printed}");
+    assert!(!printed.contains("topics[3]"), "{printed}");
+}
+
+#[test]
+fn sent_message_bodies_are_kept_for_keep_messages() {
+    use std::time::Duration;
+    let keep = |state: &str| load(&format!("{MINIMAL}\n[state]\n{state}\n"), &[]);
+    let (_dir, config) = keep("");
+    assert_eq!(
+        config.unwrap().keep_messages,
+        Duration::from_secs(7 * 24 * 3600)
+    );
+    // Zero is allowed: each body is dropped once it is sent.
+    let (_dir, config) = keep("keep_messages = \"0s\"");
+    assert_eq!(config.unwrap().keep_messages, Duration::ZERO);
+    let (_dir, config) = keep("keep_messages = \"36h\"");
+    assert_eq!(
+        config.unwrap().keep_messages,
+        Duration::from_secs(36 * 3600)
+    );
+
+    let found = problems(&format!("{MINIMAL}\n[state]\nkeep_messages = \"a week\"\n"));
+    assert_eq!(
+        found,
+        ["state.keep_messages \"a week\": must start with a whole number, e.g. 30s"]
+    );
+}
+
+#[test]
+fn a_table_or_list_written_as_something_else_is_one_problem_among_the_others() {
+    let (_dir, result) = load(
+        "[mail]\nfrom = \"p@example.org\"\ndigest = 5\n[sources]\narxiv = \"no\"\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = \"diffusion\"\n",
+        &[
+            ("PAPERBOY__SMTP", "hunter2"),
+            ("PAPERBOY__DIGEST__MAX_PAPERS", "ten"),
+        ],
+    );
+    let Err(ConfigError::Invalid {
+        problems: found, ..
+    }) = result
+    else {
+        panic!("expected problems, got {result:?}");
+    };
+    let text = found.join("\n");
+    for want in [
+        "mail.digest: unknown key",
+        "smtp \"hunter2\" (set by PAPERBOY__SMTP): must be a table ([smtp])",
+        "sources.arxiv \"no\": must be a table ([sources.arxiv])",
+        "digest.max_papers \"ten\" (set by PAPERBOY__DIGEST__MAX_PAPERS): must be a whole number",
+        "subscribers[0].topics \"diffusion\": must be a list, e.g. topics = ['diffusion', '\"language model\"']",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert_eq!(found.len(), 5, "{text}");
+
+    // One bracket pair instead of two.
+    let found = problems(&format!(
+        "{MINIMAL}\n[subscribers]\nemail = \"a@example.org\"\n"
+    ));
+    assert_eq!(
+        found,
+        [
+            "subscribers \"{...}\": must be a list of tables: write [[subscribers]], with two brackets"
+        ]
+    );
+    let found = problems(&format!(
+        "subscribers = [\"a@example.org\", {{ email = \"b@example.org\", topcs = [] }}]\n{MINIMAL}"
+    ));
+    assert_eq!(
+        found,
+        [
+            "subscribers[1].topcs: unknown key (check its spelling and section)",
+            "subscribers[0] \"a@example.org\": must be a table ([[subscribers]])",
+        ]
+    );
 }

@@ -102,10 +102,31 @@ impl Field {
     }
 }
 
+/// The operators in the order [`lowercase_operators`] lists them.
+const OPERATORS: [&str; 3] = ["and", "or", "not"];
+
+/// The operators `text` writes other than in upper case as bare words (outside quotes, not a
+/// field's value), each once, in the order and, or, not. They are searched as words, which is
+/// right for a title saying "not", but `diffusion and not survey` then matches almost nothing.
+/// Empty for text that does not parse.
+pub(crate) fn lowercase_operators(text: &str) -> Vec<&'static str> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut lexer = Lexer::new(&chars);
+    if lexer.run().is_err() {
+        return Vec::new();
+    }
+    OPERATORS
+        .into_iter()
+        .filter(|op| lexer.operator_words.contains(op))
+        .collect()
+}
+
 struct Lexer<'a> {
     chars: &'a [char],
     pos: usize,
     stemmer: Stemmer,
+    /// Bare words that spell an operator in another case than upper.
+    operator_words: Vec<&'static str>,
 }
 
 fn is_word_char(c: char) -> bool {
@@ -118,10 +139,11 @@ impl<'a> Lexer<'a> {
             chars,
             pos: 0,
             stemmer: text::stemmer(),
+            operator_words: Vec::new(),
         }
     }
 
-    fn run(mut self) -> Result<Vec<Token>, QueryError> {
+    fn run(&mut self) -> Result<Vec<Token>, QueryError> {
         let mut tokens = Vec::new();
         while let Some(&c) = self.chars.get(self.pos) {
             let column = self.pos + 1;
@@ -175,6 +197,12 @@ impl<'a> Lexer<'a> {
             ['O', 'R'] => return Ok(Kind::Or),
             ['N', 'O', 'T'] => return Ok(Kind::Not),
             _ => {}
+        }
+        if word.len() <= 3 {
+            let lower: String = word.iter().collect::<String>().to_lowercase();
+            if let Some(op) = OPERATORS.into_iter().find(|op| *op == lower) {
+                self.operator_words.push(op);
+            }
         }
         // `name:` is a field only when `name` is all letters; `10:30` or `cs.CL:x` is text.
         let field_name_len = word
@@ -560,6 +588,25 @@ mod tests {
         assert_eq!(tree("this or that"), "(and this or that)");
         assert_eq!(tree("not a"), "(and not a)");
         assert_eq!(tree("And Or Not"), "(and and or not)");
+    }
+
+    #[test]
+    fn operators_not_in_upper_case_are_listed_once_each() {
+        let cases: [(&str, &[&str]); 9] = [
+            ("diffusion and not survey", &["and", "not"]),
+            ("not a or b and c or d", &["and", "or", "not"]),
+            ("Diffusion And Not Survey", &["and", "not"]),
+            ("diffusion AND NOT survey", &[]),
+            // Quoted, a field's value, or part of a longer word: meant as words.
+            ("\"rock and roll\"", &[]),
+            ("title:not author:or", &[]),
+            ("android notation oracle and-or", &[]),
+            ("(diffusion or(flow))", &["or"]),
+            ("broken and \"quote", &[]),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(lowercase_operators(query), expected, "{query:?}");
+        }
     }
 
     #[test]

@@ -86,6 +86,12 @@ impl TopicQuery {
         walk(&self.expr)
     }
 
+    /// The operators written as bare words in another case than upper (`and`, `or`, `not`, in
+    /// that order, each once): they are searched as words, which is rarely what was meant.
+    pub fn lowercase_operators(&self) -> Vec<&'static str> {
+        super::parse::lowercase_operators(&self.text)
+    }
+
     /// Whether `paper` matches. This tokenises the paper on every call, so it suits one-off
     /// checks (tests, previews); to match many queries against many papers use
     /// [`QuerySet`](super::QuerySet) with a [`PaperIndex`](super::PaperIndex).
