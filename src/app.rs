@@ -52,9 +52,10 @@ impl App {
         })
     }
 
-    /// How long the message bodies of sent digests are kept.
+    /// How long the message bodies of sent digests are kept (`[state] keep_messages`).
     pub fn keep_messages(&self) -> chrono::Duration {
-        chrono::Duration::days(7)
+        // Beyond chrono's range is "for ever" for any practical purpose.
+        chrono::Duration::from_std(self.config.keep_messages).unwrap_or(chrono::TimeDelta::MAX)
     }
 
     /// The state database, opened (created if needed) and migrated.

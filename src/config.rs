@@ -1437,7 +1437,7 @@ mod raw {
             RawMail {
                 from: None,
                 subject: String::from(
-                    "{{ count }} new paper{% if count != 1 %}s{% endif %} for you · {{ date }}",
+                    "{{ count | plural(noun=\"new paper\") }} for you · {{ date }}",
                 )
                 .into(),
                 unsubscribe: None,

@@ -263,9 +263,11 @@ pub async fn deliver(
     let removed = store
         .run(move |s| {
             let removed = s.fail_unsubscribed(&everyone, loaded_at, now)?;
-            let pruned = s.prune_messages(now - keep)?;
-            if pruned > 0 {
-                tracing::debug!("dropped the message bodies of {pruned} old digest(s)");
+            if let Some(before) = now.checked_sub_signed(keep) {
+                let pruned = s.prune_messages(before)?;
+                if pruned > 0 {
+                    tracing::debug!("dropped the message bodies of {pruned} old digest(s)");
+                }
             }
             Ok::<_, StoreError>(removed)
         })

@@ -522,3 +522,43 @@ async fn under_systemd_log_lines_carry_no_timestamp() {
         .to_string();
     assert!(line.starts_with("20"), "a timestamp first: {line:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_periods_add_no_rows_and_sent_message_bodies_are_dropped() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    // Bodies are kept no time at all, so the run after a send drops them: what a month does
+    // with the default of 7 days.
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    let config = config.replace(
+        "[state]\npath = \"state/paperboy.db\"",
+        "[state]\npath = \"state/paperboy.db\"\nkeep_messages = \"0s\"",
+    );
+    std::fs::write(&env.config, config).unwrap();
+    assert_eq!(env.run(&["send-now"]).await.status.code(), Some(0));
+    let count = |sql: &str| -> i64 {
+        let conn = rusqlite::Connection::open(env.state_path()).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM digests"), 5);
+    assert_eq!(
+        count("SELECT count(*) FROM digests WHERE message IS NOT NULL"),
+        5
+    );
+
+    for _ in 0..20 {
+        assert_eq!(env.run(&["send-now"]).await.status.code(), Some(0));
+    }
+    // Twenty periods with nothing new: the five digests and one cursor per subscriber.
+    assert_eq!(count("SELECT count(*) FROM digests"), 5);
+    assert_eq!(count("SELECT count(*) FROM cursors"), 6);
+    assert_eq!(
+        count("SELECT count(*) FROM digests WHERE message IS NOT NULL"),
+        0
+    );
+    // What never-twice rests on stays.
+    assert_eq!(
+        count("SELECT count(*) FROM digest_papers"),
+        8 + 3 + 3 + 2 + 1
+    );
+    assert_eq!(env.mails().len(), 5);
+}
