@@ -327,3 +327,34 @@ async fn the_unit_file_passes_systemd_analyze_verify() {
         "warnings about the unit: {messages}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_fetch_where_every_source_failed_the_next_digest_fetches_again() {
+    let env = TestEnv::empty(&format!(
+        "{SCHEDULE}{}",
+        subscriber("alice@example.org", "[]")
+    ))
+    .await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(503))
+        .mount(&env.hf)
+        .await;
+    let mut daemon = start_daemon(&env, None);
+    // The start-up fetch fails; the next fetch on schedule is up to 30 minutes away.
+    let start = Instant::now();
+    while env
+        .hf
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "no fetch");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    env.serve_papers(FIXTURE).await;
+    // A digest two seconds later fetches again rather than trusting the failed fetch.
+    wait_for_mail(&env, "alice@example.org").await;
+    terminate_within_10_seconds(&mut daemon).await;
+}
