@@ -60,12 +60,7 @@ impl App {
 
     /// The state database, opened (created if needed) and migrated.
     pub fn open_store(&self) -> Result<SharedStore, SetupError> {
-        let path = &self.config.state_path;
-        let store = Store::open(path).map_err(|source| SetupError::Store {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(SharedStore::new(store))
+        Ok(SharedStore::new(open_state(&self.config.state_path)?))
     }
 
     /// A copy in memory of the state, for runs that must record nothing.
@@ -77,6 +72,14 @@ impl App {
         })?;
         Ok(SharedStore::new(store))
     }
+}
+
+/// The state database at `path` (`[state] path`), opened and migrated; a failure names the key.
+pub fn open_state(path: &Path) -> Result<Store, SetupError> {
+    Store::open(path).map_err(|source| SetupError::Store {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The recipients of `subscribers`, by key.
@@ -106,6 +109,10 @@ pub fn check_state_path(path: &Path) -> Result<(), SetupError> {
             .write(true)
             .open(path)
             .map_err(|e| problem(format!("cannot be opened for writing: {e}")))?;
+        Store::check_version(path).map_err(|source| SetupError::Store {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     // SQLite writes its journal beside the database, so the folder must be writable too; a
     // folder still to be made needs its nearest existing ancestor to be.

@@ -15,7 +15,7 @@ use crate::error::{Error, Exit};
 use crate::pipeline::{self, FetchSummary};
 use crate::render::plural;
 use crate::stop::Stop;
-use crate::store::Store;
+use crate::store::DigestStatus;
 
 pub async fn run(cli: Cli) -> Result<Exit, Error> {
     let path = config::resolve_path(cli.config);
@@ -51,7 +51,7 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
     let fetched = pipeline::fetch(app, &store, slot).await?;
     let composed = pipeline::compose(app, &store, &subscribers, slot, &Stop::never()).await?;
 
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     let mut compose_failures = 0;
     for (subscriber, outcome) in &composed {
         let email = &subscriber.email;
@@ -86,14 +86,13 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
     }
     if dry_run {
         writeln!(out, "dry run: nothing was sent or recorded")?;
+        emit(&out)?;
         return Ok(exit_for(&fetched, compose_failures, 0));
     }
-    drop(out);
 
     let named = (!only.is_empty()).then_some(&subscribers[..]);
     let delivered = pipeline::deliver(app, &store, named, &Stop::never()).await?;
     let (report, removed) = (delivered.report, delivered.removed);
-    let mut out = std::io::stdout().lock();
     if removed > 0 {
         writeln!(
             out,
@@ -119,6 +118,7 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
             "pending digests stay in the outbox and are retried by the next run"
         )?;
     }
+    emit(&out)?;
     Ok(exit_for(&fetched, failed, report.pending))
 }
 
@@ -168,7 +168,7 @@ async fn preview(app: &App, email: &str, out: Option<&Path>) -> Result<Exit, Err
         Some(path) => std::fs::write(path, &rendered.html).map_err(|e| {
             anyhow::Error::from(e).context(format!("cannot write {}", path.display()))
         })?,
-        None => std::io::stdout().write_all(rendered.html.as_bytes())?,
+        None => emit(rendered.html.as_bytes())?,
     }
     Ok(Exit::Success)
 }
@@ -176,11 +176,10 @@ async fn preview(app: &App, email: &str, out: Option<&Path>) -> Result<Exit, Err
 /// Builds exactly what `run` builds, checks the state can be written, and with `smtp`
 /// connects and logs in: one verdict line for each.
 async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
-    let config = Config::load(path)?;
-    app::check_state_path(&config.state_path)?;
-    let app = App::build(config)?;
+    let app = App::build(Config::load(path)?)?;
     let config = &app.config;
-    let mut out = std::io::stdout().lock();
+    app::check_state_path(&config.state_path)?;
+    let mut out = Vec::new();
     for warning in &config.warnings {
         writeln!(out, "warning: {warning}")?;
     }
@@ -192,38 +191,38 @@ async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
         plural(config.subscribers.len(), "subscriber"),
         plural(topics, "topic")
     )?;
+    // The config's verdict is out before the SMTP server is asked, which may take a while.
+    emit(&out)?;
     if !smtp {
         return Ok(Exit::Success);
     }
     let Mailer::Smtp(transport) = &app.mailer else {
-        writeln!(
-            out,
-            "SMTP: not checked: delivery.transport is \"file\", there is no SMTP server to check"
-        )?;
+        emit(b"SMTP: not checked: delivery.transport is \"file\", there is no SMTP server to check\n")?;
         return Ok(Exit::Success);
     };
     let address = transport.address();
-    match transport.test_connection().await {
+    let (verdict, exit) = match transport.test_connection().await {
         Ok(()) => {
             let login = if transport.logs_in() {
                 " and logged in"
             } else {
                 ""
             };
-            writeln!(out, "SMTP server {address}: OK (connected{login})")?;
-            Ok(Exit::Success)
+            (
+                format!("SMTP server {address}: OK (connected{login})"),
+                Exit::Success,
+            )
         }
-        Err(e) => {
-            writeln!(out, "SMTP server {address}: FAILED: {e}")?;
-            Ok(Exit::Failure)
-        }
-    }
+        Err(e) => (format!("SMTP server {address}: FAILED: {e}"), Exit::Failure),
+    };
+    emit(format!("{verdict}\n").as_bytes())?;
+    Ok(exit)
 }
 
 async fn fetch(app: &App) -> Result<Exit, Error> {
     let store = app.open_store()?;
     let summary = pipeline::fetch(app, &store, Utc::now()).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     for p in &summary.new {
         writeln!(out, "{}  {}  ({} upvotes)", p.arxiv_id, p.title, p.upvotes)?;
     }
@@ -235,6 +234,7 @@ async fn fetch(app: &App) -> Result<Exit, Error> {
         summary.failures.len(),
         summary.sources
     )?;
+    emit(&out)?;
     Ok(if summary.all_failed() {
         Exit::Failure
     } else {
@@ -242,22 +242,22 @@ async fn fetch(app: &App) -> Result<Exit, Error> {
     })
 }
 
+/// How many of each kind of outbox entry `status` lists; the counts are whole.
+const STATUS_LISTED: usize = 50;
+
 /// Each subscriber's last delivered digest and last period, then the outbox.
 fn status(config: &Config) -> Result<Exit, Error> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     if !config.state_path.exists() {
         writeln!(
             out,
             "no digests yet: the state database {} does not exist",
             config.state_path.display()
         )?;
+        emit(&out)?;
         return Ok(Exit::Success);
     }
-    let store =
-        Store::open(&config.state_path).map_err(|source| crate::error::SetupError::Store {
-            path: config.state_path.clone(),
-            source,
-        })?;
+    let store = app::open_state(&config.state_path)?;
     let time = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     writeln!(
         out,
@@ -281,29 +281,41 @@ fn status(config: &Config) -> Result<Exit, Error> {
         };
         writeln!(out, "{key:<32} {sent:<20} {papers:>6}  {period}")?;
     }
-    let outbox = store.outbox()?;
-    let pending = outbox
-        .iter()
-        .filter(|r| r.status == crate::store::DigestStatus::Pending)
-        .count();
-    writeln!(
-        out,
-        "\noutbox: {pending} pending, {} failed",
-        outbox.len() - pending
-    )?;
-    for r in &outbox {
-        writeln!(
-            out,
-            "  #{} {} {} ({}), {} attempt(s): {}",
-            r.id,
-            r.subscriber,
-            r.status,
-            time(r.slot),
-            r.attempts,
-            r.last_error.as_deref().unwrap_or("not tried yet")
-        )?;
+    let (pending, failed) = store.outbox_counts()?;
+    writeln!(out, "\noutbox: {pending} pending, {failed} failed")?;
+    for (status, count) in [
+        (DigestStatus::Pending, pending),
+        (DigestStatus::Failed, failed),
+    ] {
+        let listed = store.outbox(status, STATUS_LISTED)?;
+        for r in &listed {
+            writeln!(
+                out,
+                "  #{} {} {} ({}), {} attempt(s): {}",
+                r.id,
+                r.subscriber,
+                r.status,
+                time(r.slot),
+                r.attempts,
+                r.last_error.as_deref().unwrap_or("not tried yet")
+            )?;
+        }
+        if count > listed.len() {
+            writeln!(out, "  … and {} older {status}", count - listed.len())?;
+        }
     }
+    emit(&out)?;
     Ok(Exit::Success)
+}
+
+/// Writes a command's output. A reader that closed it early (`paperboy fetch | head -1`) has
+/// what it wanted, and the work is done by then: not an error, as with ripgrep.
+fn emit(output: &[u8]) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(output).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
 }
 
 fn select_subscribers<'c>(

@@ -204,7 +204,7 @@ fn rank(picks: &mut [Pick], candidates: &[StoredPaper]) {
 }
 
 /// A digest ready for the outbox.
-pub struct Composed {
+pub struct OutboxMessage {
     pub rendered: Rendered,
     pub message_id: String,
     pub message: Vec<u8>,
@@ -223,7 +223,7 @@ pub fn compose(
     picks: &[Pick],
     slot: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Composed, DigestError> {
+) -> Result<OutboxMessage, DigestError> {
     let entries: Vec<DigestEntry<'_>> = picks
         .iter()
         .map(|pick| DigestEntry {
@@ -235,9 +235,10 @@ pub fn compose(
                 .collect(),
         })
         .collect();
+    let email = subscriber.email.to_string();
     let rendered = renderer.render(&DigestInput {
         name: subscriber.name.as_deref(),
-        email: &subscriber.key,
+        email: &email,
         date: slot.with_timezone(&subscriber.timezone).date_naive(),
         entries: &entries,
         unsubscribe: config.mail.unsubscribe.as_deref(),
@@ -254,7 +255,7 @@ pub fn compose(
         },
         &rendered,
     )?;
-    Ok(Composed {
+    Ok(OutboxMessage {
         rendered,
         message_id,
         message,
@@ -316,5 +317,102 @@ mod tests {
             NothingReason::AlreadySent.max(NothingReason::NoneMatched),
             NothingReason::AlreadySent
         );
+    }
+
+    /// Six papers, seq 1 to 6, titled so that `agents` matches 1, 2, 4 and 6.
+    fn window_papers() -> Vec<StoredPaper> {
+        let titled = |seq: i64, title: &str, upvotes: u32| StoredPaper {
+            seq,
+            paper: Paper {
+                upvotes,
+                ..Paper::new(&format!("2606.0000{seq}"), title)
+            },
+        };
+        vec![
+            titled(1, "Agents one", 50),
+            titled(2, "Agents two", 3),
+            titled(3, "Diffusion three", 40),
+            titled(4, "Agents four", 20),
+            titled(5, "Diffusion five", 1),
+            titled(6, "Agents six", 10),
+        ]
+    }
+
+    type Choice = Result<Vec<String>, NothingReason>;
+
+    /// The arXiv ids `choose` picks, in order, or why there are none.
+    fn choice(
+        topics: &[&str],
+        lower: i64,
+        min_upvotes: u32,
+        given: &[&str],
+        max_papers: usize,
+    ) -> Choice {
+        let candidates = window_papers();
+        let index = crate::topics::PaperIndex::new(candidates.iter().map(|c| &c.paper));
+        let mut queries = crate::topics::QuerySet::new();
+        let ids: Vec<QueryId> = topics
+            .iter()
+            .map(|t| queries.add(&crate::topics::TopicQuery::parse(t).unwrap()))
+            .collect();
+        let matches = queries.evaluate(&index);
+        let wanted = TopicMatches::new(&matches, &ids);
+        let given: HashSet<String> = given.iter().map(|g| g.to_string()).collect();
+        let picks = Eligible::new(&candidates, lower, &wanted, min_upvotes).choose(
+            &candidates,
+            &wanted,
+            &given,
+            max_papers,
+        )?;
+        Ok(picks
+            .iter()
+            .map(|p| candidates[p.candidate].paper.arxiv_id.clone())
+            .collect())
+    }
+
+    #[test]
+    fn the_choice_takes_the_window_matched_upvoted_and_new_ranked_and_capped() {
+        use NothingReason::*;
+        let ids = |ids: &[&str]| Ok(ids.iter().map(|i| format!("2606.0000{i}")).collect());
+        // Topics, window after seq, min_upvotes, given before, max_papers: the choice.
+        type Case<'a> = (&'a [&'a str], i64, u32, &'a [&'a str], usize, Choice);
+        let cases: &[Case] = &[
+            // Every matching paper after the cursor, by upvotes.
+            (&["agents"], 0, 0, &[], 10, ids(&["1", "4", "6", "2"])),
+            // The window starts after the cursor: 1 and 2 were covered before.
+            (&["agents"], 2, 0, &[], 10, ids(&["4", "6"])),
+            (&["agents"], 6, 0, &[], 10, Err(NoNewPapers)),
+            // No topics: every paper of the window.
+            (&[], 4, 0, &[], 10, ids(&["6", "5"])),
+            // Two topics: a paper matching either; the cap keeps the best.
+            (
+                &["agents", "diffusion"],
+                0,
+                0,
+                &[],
+                3,
+                ids(&["1", "3", "4"]),
+            ),
+            (&["quantum"], 0, 0, &[], 10, Err(NoneMatched)),
+            (&["agents"], 0, 15, &[], 10, ids(&["1", "4"])),
+            (&["agents"], 4, 15, &[], 10, Err(BelowMinUpvotes)),
+            // Given before (sent, or waiting in the outbox): never again.
+            (
+                &["agents"],
+                0,
+                0,
+                &["2606.00001", "2606.00004"],
+                10,
+                ids(&["6", "2"]),
+            ),
+            (&["agents"], 4, 0, &["2606.00006"], 10, Err(AlreadySent)),
+        ];
+        for (topics, lower, min_upvotes, given, max, expected) in cases {
+            assert_eq!(
+                &choice(topics, *lower, *min_upvotes, given, *max),
+                expected,
+                "topics {topics:?}, after seq {lower}, min_upvotes {min_upvotes}, given {given:?}, max {max}"
+            );
+        }
     }
 }

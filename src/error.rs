@@ -48,19 +48,6 @@ impl Error {
             Error::Runtime(_) => Exit::Failure,
         }
     }
-
-    /// Whether this is standard output closed by its reader (`paperboy fetch | head -1`),
-    /// which is not a failure: the reader has what it wanted.
-    pub fn is_broken_pipe(&self) -> bool {
-        let Error::Runtime(e) = self else {
-            return false;
-        };
-        e.chain().any(|cause| {
-            cause
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-        })
-    }
 }
 
 impl From<StoreError> for Error {

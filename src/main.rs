@@ -27,9 +27,6 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     let exit = match result {
         Ok(exit) => exit,
-        // The reader of our output closed it (`paperboy fetch | head -1`): it has what it
-        // wanted, as with ripgrep.
-        Err(error) if error.is_broken_pipe() => Exit::Success,
         Err(error) => {
             eprintln!("paperboy: {}", paperboy::error_chain(&error));
             error.exit()

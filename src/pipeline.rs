@@ -12,7 +12,9 @@ use crate::deliver::{self, DeliveryReport};
 use crate::digest::{self, DigestError, Eligible, Outcome, TopicMatches};
 use crate::paper::Paper;
 use crate::stop::Stop;
-use crate::store::{DigestContent, NewDigest, Recorded, SharedStore, StoreError, StoredPaper};
+use crate::store::{
+    Cursor, DigestContent, NewDigest, Recorded, SharedStore, StoreError, StoredPaper,
+};
 use crate::topics::{PaperIndex, QueryId, QuerySet};
 
 /// What one fetch of every source brought.
@@ -35,7 +37,9 @@ impl FetchSummary {
 }
 
 /// Fetches every source and stores what each returned. A failing source is logged and
-/// reported; the others go on.
+/// reported; the others go on. Then drops the bodies of messages sent longer ago than
+/// `[state] keep_messages`: every command that writes the state fetches first, and the daemon
+/// fetches on its schedule.
 pub async fn fetch(
     app: &App,
     store: &SharedStore,
@@ -75,6 +79,13 @@ pub async fn fetch(
     }
     if summary.all_failed() {
         tracing::error!("every source failed; composing from the papers already stored");
+    }
+    // A keep beyond chrono's range keeps everything.
+    if let Some(before) = now.checked_sub_signed(app.keep_messages()) {
+        let pruned = store.run(move |s| s.prune_messages(before)).await?;
+        if pruned > 0 {
+            tracing::debug!("dropped the message bodies of {pruned} sent digest(s)");
+        }
     }
     Ok(summary)
 }
@@ -120,12 +131,8 @@ pub async fn compose<'s>(
     let matches = queries.evaluate(&index);
 
     let mut outcomes: Composed<'s> = Vec::with_capacity(subscribers.len());
-    for (chunk_start, chunk) in (0..subscribers.len()).step_by(CHUNK).map(|start| {
-        (
-            start,
-            &subscribers[start..(start + CHUNK).min(subscribers.len())],
-        )
-    }) {
+    for (n, chunk) in subscribers.chunks(CHUNK).enumerate() {
+        let chunk_start = n * CHUNK;
         if stop.requested() {
             tracing::info!(
                 "stopping: {} digest(s) not composed",
@@ -133,22 +140,36 @@ pub async fn compose<'s>(
             );
             break;
         }
-        // What each subscriber's history must answer: which of their eligible papers they
-        // were given before.
-        let mut eligible: Vec<Option<Eligible>> = Vec::with_capacity(chunk.len());
-        let mut asks: Vec<(String, Vec<String>)> = Vec::new();
-        for (offset, subscriber) in chunk.iter().enumerate() {
-            let cursor = cursors.get(&subscriber.key);
-            if cursor.is_some_and(|c| c.last_slot >= slot) {
-                eligible.push(None);
-                continue;
-            }
-            let wanted = TopicMatches::new(&matches, &topic_ids[chunk_start + offset]);
-            let lower = digest::lower_bound(cursor, first_lower);
-            let chosen = Eligible::new(&candidates, lower, &wanted, subscriber.min_upvotes);
-            asks.push((subscriber.key.clone(), chosen.arxiv_ids(&candidates)));
-            eligible.push(Some(chosen));
-        }
+        // Each subscriber's window and eligible papers; `None` for one whose period this
+        // slot was composed before.
+        let planned: Vec<Option<Planned<'_>>> = chunk
+            .iter()
+            .enumerate()
+            .map(|(offset, subscriber)| {
+                let cursor = cursors.get(&subscriber.key);
+                if cursor.is_some_and(|c| c.last_slot >= slot) {
+                    return None;
+                }
+                let wanted = TopicMatches::new(&matches, &topic_ids[chunk_start + offset]);
+                let lower = digest::lower_bound(cursor, first_lower);
+                let eligible = Eligible::new(&candidates, lower, &wanted, subscriber.min_upvotes);
+                Some(Planned {
+                    wanted,
+                    eligible,
+                    based_on: cursor.cloned(),
+                    window_end_seq: lower.max(up_to),
+                })
+            })
+            .collect();
+        // What their history must answer: which of their eligible papers they were given.
+        let asks: Vec<(String, Vec<String>)> = chunk
+            .iter()
+            .zip(&planned)
+            .filter_map(|(subscriber, planned)| {
+                let ids = planned.as_ref()?.eligible.arxiv_ids(&candidates);
+                Some((subscriber.key.clone(), ids))
+            })
+            .collect();
         let given: HashMap<String, HashSet<String>> = store
             .run(move |s| {
                 let mut given = HashMap::with_capacity(asks.len());
@@ -160,57 +181,19 @@ pub async fn compose<'s>(
             })
             .await?;
 
-        let mut digests = Vec::new();
+        let mut periods = Vec::new();
         let mut results = Vec::with_capacity(chunk.len());
-        for (offset, (subscriber, eligible)) in chunk.iter().zip(eligible).enumerate() {
-            let Some(eligible) = eligible else {
+        for (subscriber, planned) in chunk.iter().zip(planned) {
+            let Some(planned) = planned else {
                 results.push(Ok(Outcome::AlreadyComposed));
                 continue;
             };
-            let wanted = TopicMatches::new(&matches, &topic_ids[chunk_start + offset]);
             let none = HashSet::new();
             let given = given.get(&subscriber.key).unwrap_or(&none);
-            let picks = eligible.choose(&candidates, &wanted, given, subscriber.max_papers);
-            let cursor = cursors.get(&subscriber.key);
-            let period = |content| NewDigest {
-                subscriber: subscriber.key.clone(),
-                slot,
-                based_on: cursor.cloned(),
-                window_end_seq: digest::lower_bound(cursor, first_lower).max(up_to),
-                composed_at: now,
-                content,
-            };
-            let picks = match picks {
-                Ok(picks) => picks,
-                Err(reason) if !subscriber.send_empty => {
-                    digests.push(period(DigestContent::Nothing {
-                        reason: reason.to_string(),
-                    }));
-                    results.push(Ok(Outcome::Nothing(reason)));
-                    continue;
-                }
-                Err(_) => Vec::new(),
-            };
-            let composed = digest::compose(
-                &app.config,
-                &app.renderer,
-                subscriber,
-                &candidates,
-                &picks,
-                slot,
-                now,
-            );
-            match composed {
-                Ok(composed) => {
-                    digests.push(period(DigestContent::Message {
-                        message_id: composed.message_id,
-                        message: composed.message,
-                        papers: composed.papers,
-                    }));
-                    results.push(Ok(Outcome::Queued {
-                        rendered: Box::new(composed.rendered),
-                        titles: composed.titles,
-                    }));
+            match planned.finish(app, subscriber, &candidates, given, (slot, now)) {
+                Ok((period, outcome)) => {
+                    periods.push(period);
+                    results.push(Ok(outcome));
                 }
                 Err(e) => {
                     tracing::error!(subscriber = %subscriber.email, "cannot compose the digest: {e}");
@@ -219,10 +202,10 @@ pub async fn compose<'s>(
             }
         }
 
-        let recorded = store.run(move |s| s.record_digests(&digests)).await?;
+        let recorded = store.run(move |s| s.record_digests(&periods)).await?;
         let mut recorded = recorded.into_iter();
         for (subscriber, result) in chunk.iter().zip(results) {
-            // Each recorded period belongs to the next result that made one, in order.
+            // The recorded periods are those of the results that made one, in order.
             let outcome = match result {
                 Ok(Outcome::AlreadyComposed) | Err(_) => result,
                 Ok(outcome) => match recorded.next() {
@@ -240,6 +223,72 @@ pub async fn compose<'s>(
     Ok(outcomes)
 }
 
+/// One subscriber's period between reading their history and recording it.
+struct Planned<'m> {
+    wanted: TopicMatches<'m>,
+    eligible: Eligible,
+    /// The cursor it was planned from.
+    based_on: Option<Cursor>,
+    window_end_seq: i64,
+}
+
+impl Planned<'_> {
+    /// The period to record, from what the subscriber was `given` before: nothing to send,
+    /// or a rendered message for the `(slot, now)` of the run.
+    fn finish(
+        self,
+        app: &App,
+        subscriber: &Subscriber,
+        candidates: &[StoredPaper],
+        given: &HashSet<String>,
+        (slot, now): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<(NewDigest, Outcome), DigestError> {
+        let chosen = self
+            .eligible
+            .choose(candidates, &self.wanted, given, subscriber.max_papers);
+        let (content, outcome) = match chosen {
+            Err(reason) if !subscriber.send_empty => {
+                let reason_text = reason.to_string();
+                let content = DigestContent::Nothing {
+                    reason: reason_text,
+                };
+                (content, Outcome::Nothing(reason))
+            }
+            picks => {
+                let picks = picks.unwrap_or_default();
+                let message = digest::compose(
+                    &app.config,
+                    &app.renderer,
+                    subscriber,
+                    candidates,
+                    &picks,
+                    slot,
+                    now,
+                )?;
+                let content = DigestContent::Message {
+                    message_id: message.message_id,
+                    message: message.message,
+                    papers: message.papers,
+                };
+                let outcome = Outcome::Queued {
+                    rendered: Box::new(message.rendered),
+                    titles: message.titles,
+                };
+                (content, outcome)
+            }
+        };
+        let period = NewDigest {
+            subscriber: subscriber.key.clone(),
+            slot,
+            based_on: self.based_on,
+            window_end_seq: self.window_end_seq,
+            composed_at: now,
+            content,
+        };
+        Ok((period, outcome))
+    }
+}
+
 /// What delivering the outbox did.
 #[derive(Debug, Default)]
 pub struct Delivered {
@@ -249,8 +298,7 @@ pub struct Delivered {
 }
 
 /// Drains the outbox for `only` those subscribers, or everyone: first takes out the digests
-/// of subscribers who left and drops the message bodies older than `[state] keep_messages`,
-/// then sends what is pending.
+/// of subscribers who left, then sends what is pending.
 pub async fn deliver(
     app: &App,
     store: &SharedStore,
@@ -259,18 +307,9 @@ pub async fn deliver(
 ) -> Result<Delivered, StoreError> {
     let now = Utc::now();
     let everyone: HashSet<String> = app.recipients.keys().cloned().collect();
-    let (loaded_at, keep) = (app.loaded_at, app.keep_messages());
+    let loaded_at = app.loaded_at;
     let removed = store
-        .run(move |s| {
-            let removed = s.fail_unsubscribed(&everyone, loaded_at, now)?;
-            if let Some(before) = now.checked_sub_signed(keep) {
-                let pruned = s.prune_messages(before)?;
-                if pruned > 0 {
-                    tracing::debug!("dropped the message bodies of {pruned} old digest(s)");
-                }
-            }
-            Ok::<_, StoreError>(removed)
-        })
+        .run(move |s| s.fail_unsubscribed(&everyone, loaded_at, now))
         .await?;
     if removed > 0 {
         tracing::info!("{removed} pending digest(s) of removed subscribers left the outbox");

@@ -123,3 +123,23 @@ async fn fetch_into_a_closed_pipe_ends_quietly_with_exit_0() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_now_into_a_closed_pipe_still_delivers_every_digest() {
+    let env = TestEnv::new("[[subscribers]]\nemail = \"a@example.org\"\n").await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("send-now")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the first line is written.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert_eq!(env.mails().len(), 1, "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+}

@@ -562,3 +562,52 @@ async fn empty_periods_add_no_rows_and_sent_message_bodies_are_dropped() {
     );
     assert_eq!(env.mails().len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_that_cannot_be_rendered_fails_alone_and_is_composed_again_next_time() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    // A template override that breaks only for bob (the samples `check` renders pass).
+    let templates = env.dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    let text = include_str!("../templates/digest.txt");
+    std::fs::write(
+        templates.join("digest.txt"),
+        format!(
+            "{{% if email == \"bob@example.org\" %}}{{{{ no_such_value }}}}{{% endif %}}{text}"
+        ),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    let config = config.replace("[mail]\n", "[mail]\ntemplates_dir = \"templates\"\n");
+    std::fs::write(&env.config, config).unwrap();
+
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(1), "a failed digest");
+    let stdout = stdout(&out);
+    assert!(
+        stdout.contains("bob@example.org: cannot compose the digest: template digest.txt"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sent 4, pending 0, failed 1"), "{stdout}");
+    // The others got exactly their papers: the periods recorded line up with their owners.
+    let mails = env.mails();
+    let ids = |address: &str| mails_to(&mails, address)[0].arxiv_ids();
+    assert_eq!(ids("erin@example.org"), ["2606.09290"]);
+    assert_eq!(ids("dave@example.org"), ["2606.08063", "2606.11409"]);
+    assert_eq!(
+        ids("carol@example.org"),
+        ["2606.13681", "2606.13392", "2606.08063"]
+    );
+    assert!(mails_to(&mails, "bob@example.org").is_empty());
+
+    // Bob's period was not recorded: with the template fixed, his papers come next time.
+    std::fs::remove_file(templates.join("digest.txt")).unwrap();
+    let again = env.run(&["send-now"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", support::stdout(&again));
+    let mails = env.mails();
+    assert_eq!(
+        mails_to(&mails, "bob@example.org")[0].arxiv_ids(),
+        ["2606.13392", "2606.12575", "2606.09304"]
+    );
+    assert_eq!(mails.len(), 5, "nobody else again");
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::error::Error;
+use crate::error::{Error, SetupError};
 
 /// One `run` per state database: an advisory lock on `<state>.lock`, holding the pid.
 pub struct StateLock {
@@ -19,9 +19,10 @@ impl StateLock {
         path.push(".lock");
         let path = PathBuf::from(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the state folder {}", dir.display()))
-                .map_err(Error::Runtime)?;
+            std::fs::create_dir_all(dir).map_err(|e| SetupError::StatePath {
+                path: state_path.to_path_buf(),
+                problem: format!("cannot create the folder {}: {e}", dir.display()),
+            })?;
         }
         let mut file = std::fs::OpenOptions::new()
             .read(true)

@@ -13,7 +13,7 @@ use lettre::address::Envelope;
 
 use crate::config::{DeliveryConfig, TransportConfig};
 use crate::stop::Stop;
-use crate::store::{OutboxItem, SharedStore, StoreError};
+use crate::store::{Claim, OutboxItem, SharedStore, StoreError};
 
 pub use file::FileTransport;
 pub use smtp::SmtpTransport;
@@ -125,14 +125,19 @@ pub async fn deliver_pending(
             for item in items.by_ref() {
                 let now = Utc::now();
                 let id = item.id;
-                if store.run(move |s| s.claim(id, now, now + CLAIM)).await? {
-                    batch.push(item);
-                    if batch.len() == mailer.concurrency() {
-                        break;
+                match store.run(move |s| s.claim(id, now, now + CLAIM)).await? {
+                    Claim::Claimed => {
+                        batch.push(item);
+                        if batch.len() == mailer.concurrency() {
+                            break;
+                        }
                     }
-                } else {
-                    tracing::info!(subscriber = %item.subscriber, digest = item.id, "being sent by another paperboy process");
-                    report.claimed_elsewhere += 1;
+                    Claim::HeldElsewhere => {
+                        tracing::info!(subscriber = %item.subscriber, digest = id, "being sent by another paperboy process");
+                        report.claimed_elsewhere += 1;
+                    }
+                    // Sent or given up on by another process since the outbox was read.
+                    Claim::Gone => {}
                 }
             }
             if batch.is_empty() {

@@ -136,6 +136,7 @@ INSERT INTO digest_papers (digest_id, subscriber, arxiv_id, position)
 DROP TABLE digest_papers_v1;
 DROP TABLE digests_v1;
 CREATE INDEX digests_pending ON digests (status) WHERE status = 'pending';
+CREATE INDEX digests_failed ON digests (status) WHERE status = 'failed';
 CREATE INDEX digests_by_subscriber ON digests (subscriber, status, id);
 CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
 CREATE INDEX digest_papers_given ON digest_papers (subscriber, arxiv_id);
@@ -146,9 +147,20 @@ CREATE INDEX digest_papers_given ON digest_papers (subscriber, arxiv_id);
 /// one, which with them on would cascade into the rows being copied.
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     let known = MIGRATIONS.len() as i64;
+    // Read first, outside a write transaction: a database that is up to date is opened
+    // without writing, so a reader neither waits for a writer nor needs write access.
+    match version(conn)? {
+        current if current == known => {
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            return Ok(());
+        }
+        found if found > known => return Err(StoreError::TooNew { found, known }),
+        _ => {}
+    }
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    // Again inside the transaction: another process may have migrated meanwhile.
+    let version = version(&tx)?;
     if version > known {
         return Err(StoreError::TooNew {
             found: version,
@@ -173,5 +185,19 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     tx.pragma_update(None, "user_version", known)?;
     tx.commit()?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn version(conn: &Connection) -> Result<i64> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}
+
+/// Whether this release can use the database at `path`, read without changing it: the check
+/// `check` makes of an existing state.
+pub(super) fn check_version(conn: &Connection) -> Result<()> {
+    let (found, known) = (version(conn)?, MIGRATIONS.len() as i64);
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
     Ok(())
 }

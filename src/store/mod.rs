@@ -154,6 +154,17 @@ pub enum Recorded {
     Conflict,
 }
 
+/// What came of claiming a digest for sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This process may send it.
+    Claimed,
+    /// Another process is sending it.
+    HeldElsewhere,
+    /// It left the outbox since it was listed: another process sent it or gave up on it.
+    Gone,
+}
+
 /// A digest waiting in the outbox.
 #[derive(Debug, Clone)]
 pub struct OutboxItem {
@@ -226,6 +237,19 @@ impl Store {
                 .map_err(open)?;
         }
         Self::setup(memory)
+    }
+
+    /// Whether this release can use the existing database at `path`, read without changing
+    /// or locking it for writing.
+    pub fn check_version(path: &Path) -> Result<()> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
+            |source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        migrations::check_version(&conn)
     }
 
     pub fn open_in_memory() -> Result<Store> {
@@ -458,9 +482,9 @@ impl Store {
         Ok(pending)
     }
 
-    /// Claims a pending digest for sending until `until`. False when it is no longer pending
-    /// or another sender holds an unexpired claim (this process's own claims it may renew).
-    pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool> {
+    /// Claims a pending digest for sending until `until` (this process may renew its own
+    /// claims).
+    pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Claim> {
         let owner = self.owner.clone();
         self.write(|conn| {
             let changed = conn.execute(
@@ -469,7 +493,17 @@ impl Store {
                    AND (claimed_until IS NULL OR claimed_until < ?2 OR claimed_by = ?4)",
                 params![id, time_key(now), time_key(until), owner],
             )?;
-            Ok(changed == 1)
+            if changed == 1 {
+                return Ok(Claim::Claimed);
+            }
+            let pending = conn
+                .prepare_cached("SELECT 1 FROM digests WHERE id = ?1 AND status = 'pending'")?
+                .exists([id])?;
+            Ok(if pending {
+                Claim::HeldElsewhere
+            } else {
+                Claim::Gone
+            })
         })
     }
 
@@ -513,10 +547,10 @@ impl Store {
 
     /// How many digests wait in the outbox, and how many failed for good.
     pub fn outbox_counts(&self) -> Result<(usize, usize)> {
+        // Each count reads its partial index, not the table of every digest ever composed.
         Ok(self.conn.query_row(
-            "SELECT count(*) FILTER (WHERE status = 'pending'),
-                    count(*) FILTER (WHERE status = 'failed')
-             FROM digests",
+            "SELECT (SELECT count(*) FROM digests WHERE status = 'pending'),
+                    (SELECT count(*) FROM digests WHERE status = 'failed')",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
@@ -563,16 +597,15 @@ impl Store {
         })
     }
 
-    /// Drops the message bodies of digests sent or failed before `before`: a 10-paper digest
-    /// is ~20 KB, and nothing reads it once it is out. The rows and their papers stay, since
-    /// "never twice" rests on them.
+    /// Drops the message bodies of digests sent before `before`: a 10-paper digest is ~20 KB,
+    /// and nothing reads it once it is out. The rows and their papers stay, since "never
+    /// twice" rests on them. Failed digests keep theirs, to be put back in the outbox.
     pub fn prune_messages(&mut self, before: DateTime<Utc>) -> Result<usize> {
         let before = time_key(before);
         self.write(|conn| {
             Ok(conn.execute(
                 "UPDATE digests SET message = NULL
-                 WHERE message IS NOT NULL AND status IN ('sent', 'failed')
-                   AND coalesce(sent_at, last_attempt_at, composed_at) < ?1",
+                 WHERE message IS NOT NULL AND status = 'sent' AND sent_at < ?1",
                 [before],
             )?)
         })
@@ -599,12 +632,13 @@ impl Store {
         })
     }
 
-    /// Every digest pending or failed for good, oldest first.
-    pub fn outbox(&self) -> Result<Vec<DigestRecord>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "{DIGEST_RECORD} WHERE d.status IN ('pending', 'failed') ORDER BY d.id"
+    /// The digests with `status`, newest first, at most `limit`.
+    pub fn outbox(&self, status: DigestStatus, limit: usize) -> Result<Vec<DigestRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{DIGEST_RECORD} WHERE d.status = ?1 ORDER BY d.id DESC LIMIT ?2"
         ))?;
-        let records = stmt.query_map([], digest_record)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let records = stmt.query_map(params![status, limit], digest_record)?;
         Ok(records.collect::<rusqlite::Result<_>>()?)
     }
 }
@@ -814,15 +848,19 @@ mod tests {
         );
         assert!(store.given_among("b@example.org", &ids).unwrap().is_empty());
 
-        assert!(
+        assert_eq!(
             store
                 .claim(id, now, now + chrono::Duration::minutes(5))
-                .unwrap()
+                .unwrap(),
+            Claim::Claimed
         );
         store
             .mark_attempt_failed(id, "451 try later", false, now)
             .unwrap();
-        assert_eq!(store.outbox().unwrap()[0].attempts, 1);
+        assert_eq!(
+            store.outbox(DigestStatus::Pending, 1).unwrap()[0].attempts,
+            1
+        );
         store.mark_sent(id, now).unwrap();
         assert!(store.pending(None).unwrap().is_empty());
         assert_eq!(given(&store).len(), 1, "sent counts");
@@ -894,6 +932,7 @@ mod tests {
         let path = dir.path().join("state.db");
         std::fs::copy("tests/fixtures/state_v1.db", &path).unwrap();
         let store = Store::open(&path).unwrap();
+        Store::check_version(&path).unwrap();
         let version: i64 = store
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -959,32 +998,33 @@ mod tests {
         let now = Utc::now();
         let id = queue(&mut a, "x@example.org", now);
         let until = now + chrono::Duration::minutes(5);
-        assert!(a.claim(id, now, until).unwrap());
-        assert!(
+        assert_eq!(a.claim(id, now, until).unwrap(), Claim::Claimed);
+        assert_eq!(
             a.claim(id, now, until).unwrap(),
+            Claim::Claimed,
             "its own claim it may renew"
         );
-        assert!(
-            !b.claim(id, now, until).unwrap(),
+        assert_eq!(
+            b.claim(id, now, until).unwrap(),
+            Claim::HeldElsewhere,
             "claimed by another sender"
         );
         let expired = until + chrono::Duration::seconds(1);
-        assert!(
-            b.claim(id, expired, expired + chrono::Duration::minutes(5))
-                .unwrap()
-        );
+        let renewed = expired + chrono::Duration::minutes(5);
+        assert_eq!(b.claim(id, expired, renewed).unwrap(), Claim::Claimed);
         // The first sender's late failure does not count: the new holder's result does.
         a.mark_attempt_failed(id, "451 late", false, expired)
             .unwrap();
-        assert_eq!(a.outbox().unwrap()[0].attempts, 0);
+        assert_eq!(a.outbox(DigestStatus::Pending, 1).unwrap()[0].attempts, 0);
         b.mark_attempt_failed(id, "451 busy", false, expired)
             .unwrap();
-        assert_eq!(a.outbox().unwrap()[0].attempts, 1);
+        assert_eq!(a.outbox(DigestStatus::Pending, 1).unwrap()[0].attempts, 1);
         // A mail that went out is recorded whoever holds the claim.
-        b.claim(id, expired, expired + chrono::Duration::minutes(5))
-            .unwrap();
+        b.claim(id, expired, renewed).unwrap();
         a.mark_sent(id, expired).unwrap();
         assert!(b.pending(None).unwrap().is_empty());
+        // Sent meanwhile: not another process's to send, but gone.
+        assert_eq!(a.claim(id, expired, renewed).unwrap(), Claim::Gone);
     }
 
     #[test]
@@ -1040,6 +1080,10 @@ mod tests {
             .unwrap();
         assert!(matches!(
             Store::open(&path),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+        assert!(matches!(
+            Store::check_version(&path),
             Err(StoreError::TooNew { found: 99, .. })
         ));
     }
