@@ -54,8 +54,9 @@ pub async fn fetch(
         let papers = match source.fetch(&app.http, now).await {
             Ok(papers) => papers,
             Err(e) => {
-                tracing::error!(source = name, "fetch failed: {e}");
-                summary.failures.push((name, e.to_string()));
+                let error = crate::error_chain(&e);
+                tracing::error!(source = name, "fetch failed: {error}");
+                summary.failures.push((name, error));
                 continue;
             }
         };

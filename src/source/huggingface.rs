@@ -108,29 +108,29 @@ impl HuggingFace {
         http: &reqwest::Client,
         url: &str,
     ) -> Result<Vec<serde_json::Value>, SourceError> {
-        let http_error = |message: String| SourceError::Http {
+        let request = |source| SourceError::Request {
             url: url.to_string(),
-            message,
+            source,
         };
         let response = http
             .get(url)
             .timeout(self.config.timeout)
             .send()
             .await
-            .map_err(|e| http_error(crate::error_chain(&e)))?;
+            .map_err(request)?;
         let status = response.status();
         if !status.is_success() {
-            return Err(http_error(format!("HTTP {status}")));
+            return Err(SourceError::Status {
+                url: url.to_string(),
+                status,
+            });
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http_error(crate::error_chain(&e)))?;
+        let body = response.bytes().await.map_err(request)?;
         serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_err(|e| {
             SourceError::Malformed {
                 source_name: NAME,
                 url: url.to_string(),
-                message: format!("expected a JSON array of papers: {e}"),
+                source: Box::new(e),
             }
         })
     }

@@ -40,13 +40,23 @@ pub trait PaperSource: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("GET {url}: {message}")]
-    Http { url: String, message: String },
-    #[error("GET {url}: the response is not what {source_name} returns: {message}")]
+    #[error("GET {url}")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("GET {url}: HTTP {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("GET {url}: the response is not the list of papers {source_name} returns")]
     Malformed {
         source_name: &'static str,
         url: String,
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
