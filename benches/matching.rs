@@ -278,7 +278,7 @@ fn papers(rng: &mut Rng, words: &Vocabulary) -> Vec<Paper> {
                 summary,
                 authors,
                 categories,
-                upvotes: rng.below(100) as u32,
+                upvotes: Some(rng.below(100) as u32),
                 ..Paper::new(&format!("2606.{i:05}"), &title)
             }
         })

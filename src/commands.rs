@@ -224,7 +224,16 @@ async fn fetch(app: &App) -> Result<Exit, Error> {
     let summary = pipeline::fetch(app, &store, Utc::now()).await?;
     let mut out = Vec::new();
     for p in &summary.new {
-        writeln!(out, "{}  {}  ({} upvotes)", p.arxiv_id, p.title, p.upvotes)?;
+        match p.upvotes {
+            Some(upvotes) => writeln!(
+                out,
+                "{}  {}  ({})",
+                p.arxiv_id,
+                p.title,
+                plural(upvotes as usize, "upvote")
+            )?,
+            None => writeln!(out, "{}  {}", p.arxiv_id, p.title)?,
+        }
     }
     writeln!(
         out,

@@ -115,13 +115,30 @@ pub struct Eligible {
     reason: NothingReason,
 }
 
+/// Which upvotes are enough: at least `min`; a paper whose upvotes are unknown (announced on
+/// arXiv, not listed on Hugging Face, so never offered to vote on) passes unless `require`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpvoteRule {
+    pub min: u32,
+    pub require: bool,
+}
+
+impl UpvoteRule {
+    fn passes(self, upvotes: Option<u32>) -> bool {
+        match upvotes {
+            Some(n) => n >= self.min,
+            None => self.min == 0 || !self.require,
+        }
+    }
+}
+
 impl Eligible {
     /// `candidates` are oldest first; the window is those after `lower`.
     pub fn new(
         candidates: &[StoredPaper],
         lower: i64,
         wanted: &TopicMatches<'_>,
-        min_upvotes: u32,
+        upvotes: UpvoteRule,
     ) -> Eligible {
         // The window is a suffix of the candidates.
         let start = candidates.partition_point(|c| c.seq <= lower);
@@ -133,7 +150,7 @@ impl Eligible {
         };
         let mut papers = Vec::new();
         for i in wanted.wanted(in_window) {
-            if candidates[i].paper.upvotes < min_upvotes {
+            if !upvotes.passes(candidates[i].paper.upvotes) {
                 reason = reason.max(NothingReason::BelowMinUpvotes);
             } else {
                 papers.push(i);
@@ -274,7 +291,7 @@ mod tests {
         StoredPaper {
             seq,
             paper: Paper {
-                upvotes,
+                upvotes: Some(upvotes),
                 published_at: Some(DateTime::parse_from_rfc3339(&published).unwrap().into()),
                 ..Paper::new(id, id)
             },
@@ -319,9 +336,10 @@ mod tests {
         );
     }
 
-    /// Six papers, seq 1 to 6, titled so that `agents` matches 1, 2, 4 and 6.
+    /// Seven papers, seq 1 to 7, titled so that `agents` matches 1, 2, 4, 6 and 7; the 7th is
+    /// from arXiv alone, its upvotes unknown.
     fn window_papers() -> Vec<StoredPaper> {
-        let titled = |seq: i64, title: &str, upvotes: u32| StoredPaper {
+        let titled = |seq: i64, title: &str, upvotes: Option<u32>| StoredPaper {
             seq,
             paper: Paper {
                 upvotes,
@@ -329,12 +347,13 @@ mod tests {
             },
         };
         vec![
-            titled(1, "Agents one", 50),
-            titled(2, "Agents two", 3),
-            titled(3, "Diffusion three", 40),
-            titled(4, "Agents four", 20),
-            titled(5, "Diffusion five", 1),
-            titled(6, "Agents six", 10),
+            titled(1, "Agents one", Some(50)),
+            titled(2, "Agents two", Some(3)),
+            titled(3, "Diffusion three", Some(40)),
+            titled(4, "Agents four", Some(20)),
+            titled(5, "Diffusion five", Some(1)),
+            titled(6, "Agents six", Some(10)),
+            titled(7, "Agents seven", None),
         ]
     }
 
@@ -344,7 +363,7 @@ mod tests {
     fn choice(
         topics: &[&str],
         lower: i64,
-        min_upvotes: u32,
+        upvotes: UpvoteRule,
         given: &[&str],
         max_papers: usize,
     ) -> Choice {
@@ -358,7 +377,7 @@ mod tests {
         let matches = queries.evaluate(&index);
         let wanted = TopicMatches::new(&matches, &ids);
         let given: HashSet<String> = given.iter().map(|g| g.to_string()).collect();
-        let picks = Eligible::new(&candidates, lower, &wanted, min_upvotes).choose(
+        let picks = Eligible::new(&candidates, lower, &wanted, upvotes).choose(
             &candidates,
             &wanted,
             &given,
@@ -374,44 +393,83 @@ mod tests {
     fn the_choice_takes_the_window_matched_upvoted_and_new_ranked_and_capped() {
         use NothingReason::*;
         let ids = |ids: &[&str]| Ok(ids.iter().map(|i| format!("2606.0000{i}")).collect());
-        // Topics, window after seq, min_upvotes, given before, max_papers: the choice.
-        type Case<'a> = (&'a [&'a str], i64, u32, &'a [&'a str], usize, Choice);
+        // Topics, window after seq, upvotes rule, given before, max_papers: the choice.
+        type Case<'a> = (&'a [&'a str], i64, UpvoteRule, &'a [&'a str], usize, Choice);
+        let any = UpvoteRule {
+            min: 0,
+            require: false,
+        };
+        let at_least = |min| UpvoteRule {
+            min,
+            require: false,
+        };
+        let known_at_least = |min| UpvoteRule { min, require: true };
         let cases: &[Case] = &[
-            // Every matching paper after the cursor, by upvotes.
-            (&["agents"], 0, 0, &[], 10, ids(&["1", "4", "6", "2"])),
+            // Every matching paper after the cursor, by upvotes (unknown last).
+            (
+                &["agents"],
+                0,
+                any,
+                &[],
+                10,
+                ids(&["1", "4", "6", "2", "7"]),
+            ),
             // The window starts after the cursor: 1 and 2 were covered before.
-            (&["agents"], 2, 0, &[], 10, ids(&["4", "6"])),
-            (&["agents"], 6, 0, &[], 10, Err(NoNewPapers)),
+            (&["agents"], 2, any, &[], 10, ids(&["4", "6", "7"])),
+            (&["agents"], 7, any, &[], 10, Err(NoNewPapers)),
             // No topics: every paper of the window.
-            (&[], 4, 0, &[], 10, ids(&["6", "5"])),
+            (&[], 4, any, &[], 10, ids(&["6", "5", "7"])),
             // Two topics: a paper matching either; the cap keeps the best.
             (
                 &["agents", "diffusion"],
                 0,
-                0,
+                any,
                 &[],
                 3,
                 ids(&["1", "3", "4"]),
             ),
-            (&["quantum"], 0, 0, &[], 10, Err(NoneMatched)),
-            (&["agents"], 0, 15, &[], 10, ids(&["1", "4"])),
-            (&["agents"], 4, 15, &[], 10, Err(BelowMinUpvotes)),
+            (&["quantum"], 0, any, &[], 10, Err(NoneMatched)),
+            // Unknown upvotes pass min_upvotes, unless upvotes are required.
+            (&["agents"], 0, at_least(15), &[], 10, ids(&["1", "4", "7"])),
+            (
+                &["agents"],
+                0,
+                known_at_least(15),
+                &[],
+                10,
+                ids(&["1", "4"]),
+            ),
+            (
+                &["agents"],
+                4,
+                known_at_least(15),
+                &[],
+                10,
+                Err(BelowMinUpvotes),
+            ),
             // Given before (sent, or waiting in the outbox): never again.
             (
                 &["agents"],
                 0,
-                0,
-                &["2606.00001", "2606.00004"],
+                any,
+                &["2606.00001", "2606.00004", "2606.00007"],
                 10,
                 ids(&["6", "2"]),
             ),
-            (&["agents"], 4, 0, &["2606.00006"], 10, Err(AlreadySent)),
+            (
+                &["agents"],
+                5,
+                any,
+                &["2606.00006", "2606.00007"],
+                10,
+                Err(AlreadySent),
+            ),
         ];
-        for (topics, lower, min_upvotes, given, max, expected) in cases {
+        for (topics, lower, upvotes, given, max, expected) in cases {
             assert_eq!(
-                &choice(topics, *lower, *min_upvotes, given, *max),
+                &choice(topics, *lower, *upvotes, given, *max),
                 expected,
-                "topics {topics:?}, after seq {lower}, min_upvotes {min_upvotes}, given {given:?}, max {max}"
+                "topics {topics:?}, after seq {lower}, {upvotes:?}, given {given:?}, max {max}"
             );
         }
     }

@@ -17,7 +17,10 @@ pub struct Paper {
     /// arXiv categories (`cs.CL`); empty when the source does not know them.
     pub categories: Vec<String>,
     pub published_at: Option<DateTime<Utc>>,
-    pub upvotes: u32,
+    /// Hugging Face upvotes; `None` for a paper no source with upvotes has listed (arXiv
+    /// alone), which is not the same as none given.
+    pub upvotes: Option<u32>,
+    /// Comments on Hugging Face; refreshed together with `upvotes`.
     pub num_comments: u32,
     pub github_repo: Option<String>,
     pub github_stars: Option<u32>,
@@ -30,9 +33,10 @@ pub struct Paper {
 }
 
 impl Paper {
-    /// The paper's page on Hugging Face.
-    pub fn huggingface_url(&self) -> String {
-        format!("https://huggingface.co/papers/{}", self.arxiv_id)
+    /// The paper's page on Hugging Face, for a paper listed there (one with upvotes).
+    pub fn huggingface_url(&self) -> Option<String> {
+        self.upvotes
+            .map(|_| format!("https://huggingface.co/papers/{}", self.arxiv_id))
     }
 
     /// The paper's abstract page on arXiv.
@@ -50,7 +54,7 @@ impl Paper {
             authors: Vec::new(),
             categories: Vec::new(),
             published_at: None,
-            upvotes: 0,
+            upvotes: None,
             num_comments: 0,
             github_repo: None,
             github_stars: None,

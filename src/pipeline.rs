@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::app::App;
 use crate::config::Subscriber;
 use crate::deliver::{self, DeliveryReport};
-use crate::digest::{self, DigestError, Eligible, Outcome, TopicMatches};
+use crate::digest::{self, DigestError, Eligible, Outcome, TopicMatches, UpvoteRule};
 use crate::paper::Paper;
 use crate::stop::Stop;
 use crate::store::{
@@ -153,7 +153,11 @@ pub async fn compose<'s>(
                 }
                 let wanted = TopicMatches::new(&matches, &topic_ids[chunk_start + offset]);
                 let lower = digest::lower_bound(cursor, first_lower);
-                let eligible = Eligible::new(&candidates, lower, &wanted, subscriber.min_upvotes);
+                let upvotes = UpvoteRule {
+                    min: subscriber.min_upvotes,
+                    require: subscriber.require_upvotes,
+                };
+                let eligible = Eligible::new(&candidates, lower, &wanted, upvotes);
                 Some(Planned {
                     wanted,
                     eligible,

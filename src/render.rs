@@ -167,11 +167,15 @@ fn template_error(name: &str, error: &tera::Error) -> RenderError {
 struct PaperView<'a> {
     arxiv_id: &'a str,
     title: &'a str,
+    /// Where the title links: the Hugging Face page where there is one, else arXiv's.
     url: String,
+    /// `None` for a paper Hugging Face has not listed.
+    huggingface_url: Option<String>,
     arxiv_url: String,
     authors: String,
     summary: String,
-    upvotes: u32,
+    /// `None` where unknown (arXiv alone): templates show upvotes only where they help.
+    upvotes: Option<u32>,
     num_comments: u32,
     github_repo: Option<&'a str>,
     github_stars: Option<u32>,
@@ -183,10 +187,12 @@ struct PaperView<'a> {
 impl<'a> PaperView<'a> {
     fn new(entry: &'a DigestEntry<'a>) -> Self {
         let p = entry.paper;
+        let huggingface_url = p.huggingface_url();
         PaperView {
             arxiv_id: &p.arxiv_id,
             title: &p.title,
-            url: p.huggingface_url(),
+            url: huggingface_url.clone().unwrap_or_else(|| p.arxiv_url()),
+            huggingface_url,
             arxiv_url: p.arxiv_url(),
             authors: short_authors(&p.authors),
             summary: match &p.ai_summary {
@@ -233,7 +239,7 @@ fn samples() -> [DigestInput<'static>; 2] {
     static PAPER: std::sync::LazyLock<Paper> = std::sync::LazyLock::new(|| Paper {
         summary: "A sample abstract.".into(),
         authors: vec!["Ada Lovelace".into()],
-        upvotes: 1,
+        upvotes: Some(1),
         num_comments: 1,
         github_repo: Some("https://github.com/example/sample".into()),
         github_stars: Some(1),
@@ -241,12 +247,25 @@ fn samples() -> [DigestInput<'static>; 2] {
         organization: Some("Sample Lab".into()),
         ..Paper::new("2601.00001", "A sample paper")
     });
+    // Announced on arXiv, not listed on Hugging Face: no upvotes, no Hugging Face page.
+    static ARXIV_PAPER: std::sync::LazyLock<Paper> = std::sync::LazyLock::new(|| Paper {
+        summary: "Another sample abstract.".into(),
+        authors: vec!["Grace Hopper".into()],
+        categories: vec!["cs.CL".into()],
+        ..Paper::new("2601.00002", "A sample paper from arXiv")
+    });
     static ENTRIES: std::sync::LazyLock<Vec<DigestEntry<'static>>> =
         std::sync::LazyLock::new(|| {
-            vec![DigestEntry {
-                paper: &PAPER,
-                topics: vec!["sample"],
-            }]
+            vec![
+                DigestEntry {
+                    paper: &PAPER,
+                    topics: vec!["sample"],
+                },
+                DigestEntry {
+                    paper: &ARXIV_PAPER,
+                    topics: vec!["sample"],
+                },
+            ]
         });
     let date = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date");
     [
@@ -277,7 +296,7 @@ mod tests {
         Paper {
             summary: "An abstract with <b>markup</b> & ampersands.".into(),
             authors: authors.iter().map(|a| a.to_string()).collect(),
-            upvotes: 7,
+            upvotes: Some(7),
             ..Paper::new("2606.00467", title)
         }
     }

@@ -140,6 +140,8 @@ pub struct Subscriber {
     pub schedule: CronSchedule,
     pub max_papers: usize,
     pub min_upvotes: u32,
+    /// Whether papers whose upvotes are unknown (arXiv alone) fail `min_upvotes`.
+    pub require_upvotes: bool,
     pub send_empty: bool,
 }
 
@@ -487,6 +489,7 @@ fn validate(
         problems.report("digest.max_papers", "0", "must be at least 1");
     }
     let min_upvotes = problems.valid("digest.min_upvotes", &raw.digest.min_upvotes);
+    let require_upvotes = problems.valid("digest.require_upvotes", &raw.digest.require_upvotes);
     let send_empty = problems.valid("digest.send_empty", &raw.digest.send_empty);
 
     // Only the arXiv source, still to come, reports categories.
@@ -642,6 +645,10 @@ fn validate(
             Some(field) => problems.valid(&key("min_upvotes"), field),
             None => min_upvotes,
         };
+        let sub_require_upvotes = match &sub.require_upvotes {
+            Some(field) => problems.valid(&key("require_upvotes"), field),
+            None => require_upvotes,
+        };
         let sub_send_empty = match &sub.send_empty {
             Some(field) => problems.valid(&key("send_empty"), field),
             None => send_empty,
@@ -658,6 +665,7 @@ fn validate(
             Some(schedule),
             Some(max_papers),
             Some(min_upvotes),
+            Some(require_upvotes),
             Some(send_empty),
         ) = (
             email,
@@ -665,6 +673,7 @@ fn validate(
             schedule,
             sub_max_papers,
             sub_min_upvotes,
+            sub_require_upvotes,
             sub_send_empty,
         ) {
             subscribers.push(Subscriber {
@@ -676,6 +685,7 @@ fn validate(
                 schedule,
                 max_papers: max_papers as usize,
                 min_upvotes,
+                require_upvotes,
                 send_empty,
             });
         }

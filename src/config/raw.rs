@@ -422,6 +422,7 @@ impl Default for RawArxiv {
 pub struct RawDigest {
     pub max_papers: Lenient<u32>,
     pub min_upvotes: Lenient<u32>,
+    pub require_upvotes: Lenient<bool>,
     pub send_empty: Lenient<bool>,
 }
 
@@ -430,6 +431,7 @@ impl Default for RawDigest {
         RawDigest {
             max_papers: 10.into(),
             min_upvotes: 0.into(),
+            require_upvotes: false.into(),
             send_empty: false.into(),
         }
     }
@@ -446,6 +448,7 @@ pub struct RawSubscriber {
     pub schedule: Option<Lenient<String>>,
     pub max_papers: Option<Lenient<u32>>,
     pub min_upvotes: Option<Lenient<u32>>,
+    pub require_upvotes: Option<Lenient<bool>>,
     pub send_empty: Option<Lenient<bool>>,
 }
 

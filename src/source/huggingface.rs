@@ -230,7 +230,7 @@ fn parse_item(value: serde_json::Value, url: &str) -> Option<Paper> {
             .collect(),
         categories: Vec::new(),
         published_at: p.published_at,
-        upvotes: p.upvotes,
+        upvotes: Some(p.upvotes),
         num_comments: item.num_comments,
         github_repo: p.github_repo.filter(|s| is_web_link(s)),
         github_stars: p.github_stars,
@@ -297,7 +297,11 @@ mod tests {
         let item = serde_json::json!({"paper": {"id": "2601.00001v2", "title": " A\n title ", "summary": "s", "authors": [{"name": "X"}], "upvotes": 4}, "unknown": 1});
         let paper = parse_item(item, "test").unwrap();
         assert_eq!(
-            (paper.arxiv_id.as_str(), paper.title.as_str(), paper.upvotes),
+            (
+                paper.arxiv_id.as_str(),
+                paper.title.as_str(),
+                paper.upvotes.unwrap_or_default()
+            ),
             ("2601.00001", "A title", 4)
         );
     }

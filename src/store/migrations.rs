@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
 
 /// The first release's schema.
 const SCHEMA_1: &str = r#"
@@ -140,6 +140,49 @@ CREATE INDEX digests_failed ON digests (status) WHERE status = 'failed';
 CREATE INDEX digests_by_subscriber ON digests (subscriber, status, id);
 CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
 CREATE INDEX digest_papers_given ON digest_papers (subscriber, arxiv_id);
+"#;
+
+/// Upvotes that may be unknown (a paper announced on arXiv that Hugging Face has not listed),
+/// and what conditional GETs remember of each URL.
+const SCHEMA_3: &str = r#"
+ALTER TABLE papers RENAME TO papers_v2;
+CREATE TABLE papers (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    arxiv_id      TEXT NOT NULL UNIQUE,
+    title         TEXT NOT NULL,
+    summary       TEXT NOT NULL,
+    authors       TEXT NOT NULL,      -- JSON array of names
+    categories    TEXT NOT NULL,      -- JSON array
+    published_at  TEXT,
+    upvotes       INTEGER,            -- NULL: no source with upvotes listed it
+    num_comments  INTEGER NOT NULL,
+    github_repo   TEXT,
+    github_stars  INTEGER,
+    project_page  TEXT,
+    ai_summary    TEXT,
+    ai_keywords   TEXT NOT NULL,      -- JSON array
+    organization  TEXT,
+    source        TEXT NOT NULL,      -- the source that first reported it
+    first_seen_at TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+-- The same seq: digests and cursors refer to it.
+INSERT INTO papers (seq, arxiv_id, title, summary, authors, categories, published_at, upvotes,
+        num_comments, github_repo, github_stars, project_page, ai_summary, ai_keywords,
+        organization, source, first_seen_at, updated_at)
+    SELECT seq, arxiv_id, title, summary, authors, categories, published_at, upvotes,
+           num_comments, github_repo, github_stars, project_page, ai_summary, ai_keywords,
+           organization, source, first_seen_at, updated_at
+    FROM papers_v2;
+DROP TABLE papers_v2;
+CREATE INDEX papers_first_seen ON papers (first_seen_at);
+
+CREATE TABLE http_validators (
+    url           TEXT PRIMARY KEY,
+    etag          TEXT,
+    last_modified TEXT,
+    updated_at    TEXT NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Brings the schema up to date in one transaction. Foreign keys must be off meanwhile (and

@@ -279,8 +279,11 @@ impl Store {
         Ok(value)
     }
 
-    /// Inserts new papers and refreshes the changing fields (upvotes, comments, stars, links)
-    /// of known ones, in one transaction.
+    /// Inserts new papers and refreshes the changing fields of known ones, in one
+    /// transaction. One paper per arXiv id, whichever source saw it first: a second source
+    /// adds what it knows and the first did not, and never erases. So a paper from both keeps
+    /// arXiv's categories and Hugging Face's upvotes, comments, summary and links, whatever the
+    /// order they came in.
     pub fn upsert_papers(
         &mut self,
         source: &str,
@@ -297,14 +300,19 @@ impl Store {
                     ai_keywords, organization, source, first_seen_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
             )?;
-            // Categories only grow: a source that does not know them must not erase them.
+            // Upvotes and comments come together, from a source that reports upvotes; an empty
+            // list is a source that does not know the field.
             let mut update = conn.prepare_cached(
-                "UPDATE papers SET upvotes = ?2, num_comments = ?3,
+                "UPDATE papers SET upvotes = coalesce(?2, upvotes),
+                    num_comments = CASE WHEN ?2 IS NULL THEN num_comments ELSE ?3 END,
                     github_repo = coalesce(?4, github_repo),
                     github_stars = coalesce(?5, github_stars),
                     project_page = coalesce(?6, project_page),
                     ai_summary = coalesce(?7, ai_summary),
                     categories = CASE WHEN ?8 = '[]' THEN categories ELSE ?8 END,
+                    organization = coalesce(?10, organization),
+                    ai_keywords = CASE WHEN ?11 = '[]' THEN ai_keywords ELSE ?11 END,
+                    published_at = coalesce(published_at, ?12),
                     updated_at = ?9
                  WHERE arxiv_id = ?1",
             )?;
@@ -321,6 +329,9 @@ impl Store {
                         p.ai_summary,
                         categories,
                         now,
+                        p.organization,
+                        json(&p.ai_keywords),
+                        p.published_at.map(time_key),
                     ])?;
                     report.updated += 1;
                 } else {
@@ -747,7 +758,7 @@ mod tests {
 
     fn paper(id: &str, upvotes: u32) -> Paper {
         Paper {
-            upvotes,
+            upvotes: Some(upvotes),
             authors: vec!["Ada Lovelace".into()],
             ..Paper::new(id, &format!("Paper {id}"))
         }
@@ -772,7 +783,7 @@ mod tests {
             .unwrap();
         let ids: Vec<_> = all
             .iter()
-            .map(|p| (p.seq, p.paper.arxiv_id.as_str(), p.paper.upvotes))
+            .map(|p| (p.seq, p.paper.arxiv_id.as_str(), p.paper.upvotes.unwrap()))
             .collect();
         assert_eq!(
             ids,
@@ -937,7 +948,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         // The empty periods became cursors, past the last window of each subscriber.
         let cursors = store.cursors().unwrap();
         let ends: Vec<(&str, i64)> = ["alice@example.org", "bob@example.org", "carol@example.org"]
@@ -985,6 +996,19 @@ mod tests {
         assert_eq!(
             bob.last_period.unwrap().1.as_deref(),
             Some("no new paper matched their topics")
+        );
+        // The papers kept their fetch sequence, and the next one follows it.
+        let mut store = store;
+        assert_eq!(store.latest_seq().unwrap(), 30);
+        let report = store
+            .upsert_papers("arxiv", &[Paper::new("2612.00001", "New")], Utc::now())
+            .unwrap();
+        assert_eq!(report.new.len(), 1);
+        assert_eq!(store.latest_seq().unwrap(), 31);
+        let kept = store.papers_in_range(0, 30).unwrap();
+        assert!(
+            kept.iter().all(|p| p.paper.upvotes.is_some()),
+            "upvotes kept"
         );
     }
 
@@ -1051,6 +1075,42 @@ mod tests {
         pending.sort();
         assert_eq!(pending, ["a@example.org", "c@example.org", "d@example.org"]);
         assert_eq!(store.outbox_counts().unwrap(), (3, 1));
+    }
+
+    #[test]
+    fn a_paper_from_both_sources_keeps_arxiv_categories_and_hugging_face_upvotes() {
+        let from_arxiv = Paper {
+            summary: "The abstract.".into(),
+            categories: vec!["cs.CL".into(), "cs.LG".into()],
+            ..Paper::new("2606.13392", "MiniMax Sparse Attention")
+        };
+        let from_hf = Paper {
+            upvotes: Some(103),
+            num_comments: 4,
+            ai_summary: Some("A short summary.".into()),
+            github_repo: Some("https://github.com/example/msa".into()),
+            ..Paper::new("2606.13392", "MiniMax Sparse Attention")
+        };
+        let merged = |first: &Paper, second: &Paper| {
+            let mut store = Store::open_in_memory().unwrap();
+            let now = Utc::now();
+            let a = store
+                .upsert_papers("first", std::slice::from_ref(first), now)
+                .unwrap();
+            let b = store
+                .upsert_papers("second", std::slice::from_ref(second), now)
+                .unwrap();
+            assert_eq!((a.new.len(), b.new.len(), b.updated), (1, 0, 1));
+            let mut papers = store.papers_in_range(0, 10).unwrap();
+            assert_eq!(papers.len(), 1, "one paper per arXiv id");
+            papers.remove(0).paper
+        };
+        for paper in [merged(&from_arxiv, &from_hf), merged(&from_hf, &from_arxiv)] {
+            assert_eq!(paper.categories, ["cs.CL", "cs.LG"]);
+            assert_eq!((paper.upvotes, paper.num_comments), (Some(103), 4));
+            assert_eq!(paper.ai_summary.as_deref(), Some("A short summary."));
+            assert!(paper.github_repo.is_some());
+        }
     }
 
     #[test]
