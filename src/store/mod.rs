@@ -66,6 +66,13 @@ pub struct UpsertReport {
     pub updated: usize,
 }
 
+/// A URL's validators as the state keeps them, for conditional GET.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpValidators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
 /// Where a subscriber's next window starts, and the period that set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
@@ -357,6 +364,49 @@ impl Store {
                 }
             }
             Ok(report)
+        })
+    }
+
+    /// What conditional GETs remember of each URL: its last `ETag` and `Last-Modified`.
+    pub fn http_validators(&self) -> Result<HashMap<String, HttpValidators>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT url, etag, last_modified FROM http_validators")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                HttpValidators {
+                    etag: r.get(1)?,
+                    last_modified: r.get(2)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Remembers the validators of URLs just fetched; a URL whose response had none is
+    /// forgotten, so that it is asked unconditionally next time.
+    pub fn save_http_validators(
+        &mut self,
+        fetched: &[(String, HttpValidators)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = time_key(now);
+        self.write(|conn| {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO http_validators (url, etag, last_modified, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (url) DO UPDATE SET etag = ?2, last_modified = ?3, updated_at = ?4",
+            )?;
+            let mut forget = conn.prepare_cached("DELETE FROM http_validators WHERE url = ?1")?;
+            for (url, v) in fetched {
+                if v.etag.is_none() && v.last_modified.is_none() {
+                    forget.execute([url])?;
+                } else {
+                    upsert.execute(params![url, v.etag, v.last_modified, now])?;
+                }
+            }
+            Ok(())
         })
     }
 
@@ -1111,6 +1161,29 @@ mod tests {
             assert_eq!(paper.ai_summary.as_deref(), Some("A short summary."));
             assert!(paper.github_repo.is_some());
         }
+    }
+
+    #[test]
+    fn http_validators_are_kept_per_url_and_forgotten_when_a_response_has_none() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = Utc::now();
+        let tagged = HttpValidators {
+            etag: Some("\"abc\"".into()),
+            last_modified: None,
+        };
+        let url = |u: &str| u.to_string();
+        store
+            .save_http_validators(
+                &[(url("a"), tagged.clone()), (url("b"), tagged.clone())],
+                now,
+            )
+            .unwrap();
+        store
+            .save_http_validators(&[(url("b"), HttpValidators::default())], now)
+            .unwrap();
+        let kept = store.http_validators().unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept["a"], tagged);
     }
 
     #[test]
