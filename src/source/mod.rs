@@ -1,5 +1,6 @@
 //! Paper sources: each fetches papers from one service and knows nothing of digests.
 
+pub mod http;
 mod huggingface;
 
 use std::future::Future;
@@ -51,6 +52,18 @@ pub enum SourceError {
         url: String,
         status: reqwest::StatusCode,
     },
+    /// A 429 or 503 whose `Retry-After` is later than we wait within one fetch, or that is
+    /// still answered after the retries we allow.
+    #[error(
+        "GET {url}: HTTP {status}{}; the server asks to be asked again at {retry_at}",
+        after_retries(.retries)
+    )]
+    Throttled {
+        url: String,
+        status: reqwest::StatusCode,
+        retries: u32,
+        retry_at: DateTime<Utc>,
+    },
     #[error("GET {url}: the response is not the list of papers {source_name} returns")]
     Malformed {
         source_name: &'static str,
@@ -58,6 +71,14 @@ pub enum SourceError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+fn after_retries(retries: &u32) -> String {
+    match retries {
+        0 => String::new(),
+        1 => " after 1 retry".to_string(),
+        n => format!(" after {n} retries"),
+    }
 }
 
 /// The enabled sources, in a fixed order.
