@@ -11,6 +11,7 @@ use crate::config::{Config, Subscriber};
 use crate::deliver::Mailer;
 use crate::error::{Error, SetupError};
 use crate::render::Renderer;
+use crate::source::http::Fetcher;
 use crate::source::{self, PaperSource};
 use crate::store::{SharedStore, Store};
 
@@ -19,7 +20,8 @@ pub struct App {
     pub renderer: Renderer,
     pub mailer: Mailer,
     pub sources: Vec<Box<dyn PaperSource>>,
-    pub http: reqwest::Client,
+    /// Every source's HTTP: one client, one politeness (spacing, Retry-After).
+    pub fetcher: Fetcher,
     /// Every subscriber's address by their key in the state.
     pub recipients: HashMap<String, lettre::Address>,
     /// When this config was loaded. A pending digest composed earlier for someone it does
@@ -40,12 +42,12 @@ impl App {
     pub fn build(config: Config) -> Result<App, SetupError> {
         let renderer = Renderer::new(&config.mail.subject, config.mail.templates_dir.as_deref())?;
         let mailer = Mailer::new(&config.delivery.transport).map_err(SetupError::Mailer)?;
-        let http = source::http_client().map_err(SetupError::Http)?;
+        let fetcher = Fetcher::new().map_err(SetupError::Http)?;
         Ok(App {
             renderer,
             mailer,
             sources: source::from_config(&config.sources),
-            http,
+            fetcher,
             recipients: recipients(&config.subscribers),
             loaded_at: Utc::now(),
             config,

@@ -45,7 +45,12 @@ pub enum Command {
         smtp: bool,
     },
     /// Fetch the sources into the state database and print the new papers
-    Fetch,
+    Fetch {
+        /// Also fill in everything announced since this day (at most 30 days back): the arXiv
+        /// API for the configured categories, and Hugging Face's list of each day
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        since: Option<chrono::NaiveDate>,
+    },
     /// Show each subscriber's last digest and the pending and failed deliveries
     Status,
     /// Run the service: fetch and send on schedule until SIGTERM; SIGHUP reloads the config

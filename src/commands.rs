@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 
 use crate::app::{self, App};
 use crate::cli::{Cli, Command};
@@ -34,7 +34,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Preview { subscriber, out } => {
             preview(&App::load(&path)?, &subscriber, out.as_deref()).await
         }
-        Command::Fetch => fetch(&App::load(&path)?).await,
+        Command::Fetch { since } => fetch(&App::load(&path)?, since).await,
     }
 }
 
@@ -48,7 +48,7 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
     };
     // The moment the run started is its slot: two runs are two periods.
     let slot = Utc::now();
-    let fetched = pipeline::fetch(app, &store, slot).await?;
+    let fetched = pipeline::fetch(app, &store, slot, None).await?;
     let composed = pipeline::compose(app, &store, &subscribers, slot, &Stop::never()).await?;
 
     let mut out = Vec::new();
@@ -151,7 +151,7 @@ async fn preview(app: &App, email: &str, out: Option<&Path>) -> Result<Exit, Err
     subscriber.send_empty = true;
     let store = app.open_dry_run_store()?;
     let now = Utc::now();
-    pipeline::fetch(app, &store, now).await?;
+    pipeline::fetch(app, &store, now, None).await?;
     let composed = pipeline::compose(app, &store, &[&subscriber], now, &Stop::never()).await?;
     let outcome = composed.into_iter().next().map(|(_, outcome)| outcome);
     let (rendered, titles) = match outcome {
@@ -219,9 +219,23 @@ async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
     Ok(exit)
 }
 
-async fn fetch(app: &App) -> Result<Exit, Error> {
+/// How far back `fetch --since` may reach: arXiv's API serves a day of a busy category in a
+/// few pages, three seconds apart, so a month is minutes of asking.
+const MAX_BACKFILL_DAYS: i64 = 30;
+
+async fn fetch(app: &App, since: Option<NaiveDate>) -> Result<Exit, Error> {
+    let now = Utc::now();
+    if let Some(since) = since {
+        let days = (now.date_naive() - since).num_days();
+        if !(0..=MAX_BACKFILL_DAYS).contains(&days) {
+            return Err(Error::Usage(format!(
+                "--since {since}: must be a day from {} to today",
+                now.date_naive() - chrono::Duration::days(MAX_BACKFILL_DAYS)
+            )));
+        }
+    }
     let store = app.open_store()?;
-    let summary = pipeline::fetch(app, &store, Utc::now()).await?;
+    let summary = pipeline::fetch(app, &store, now, since).await?;
     let mut out = Vec::new();
     for p in &summary.new {
         match p.upvotes {

@@ -4,13 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::app::App;
 use crate::config::Subscriber;
 use crate::deliver::{self, DeliveryReport};
 use crate::digest::{self, DigestError, Eligible, Outcome, TopicMatches, UpvoteRule};
 use crate::paper::Paper;
+use crate::source::FetchRequest;
 use crate::stop::Stop;
 use crate::store::{
     Cursor, DigestContent, NewDigest, Recorded, SharedStore, StoreError, StoredPaper,
@@ -44,15 +45,22 @@ pub async fn fetch(
     app: &App,
     store: &SharedStore,
     now: DateTime<Utc>,
+    since: Option<NaiveDate>,
 ) -> Result<FetchSummary, StoreError> {
     let mut summary = FetchSummary {
         sources: app.sources.len(),
         ..FetchSummary::default()
     };
+    let validators = store.run(|s| s.http_validators()).await?;
+    let request = FetchRequest {
+        now,
+        since,
+        validators: &validators,
+    };
     for source in &app.sources {
         let name = source.name();
-        let papers = match source.fetch(&app.http, now).await {
-            Ok(papers) => papers,
+        let fetched = match source.fetch(&app.fetcher, &request).await {
+            Ok(fetched) => fetched,
             Err(e) => {
                 let error = crate::error_chain(&e);
                 tracing::error!(source = name, "fetch failed: {error}");
@@ -60,10 +68,13 @@ pub async fn fetch(
                 continue;
             }
         };
+        // The papers first: validators saved without them would make the next fetch skip
+        // what was never stored.
         let (papers, report) = store
             .run(move |s| {
-                let report = s.upsert_papers(name, &papers, now)?;
-                Ok::<_, StoreError>((papers, report))
+                let report = s.upsert_papers(name, &fetched.papers, now)?;
+                s.save_http_validators(&fetched.validators, now)?;
+                Ok::<_, StoreError>((fetched.papers, report))
             })
             .await?;
         tracing::info!(

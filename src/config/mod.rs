@@ -127,6 +127,8 @@ pub struct HuggingFaceConfig {
     /// How many days back (today included) to ask for by date.
     pub lookback_days: u32,
     pub timeout: Duration,
+    /// A Hugging Face access token, which raises the rate limit.
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -472,7 +474,7 @@ fn validate(
                 .ok()
         });
 
-    let huggingface = validate_huggingface(&raw.sources.huggingface, problems);
+    let huggingface = validate_huggingface(&raw.sources.huggingface, base, problems);
     if problems.valid("sources.arxiv.enabled", &raw.sources.arxiv.enabled) == Some(true) {
         problems.report(
             "sources.arxiv.enabled",
@@ -807,16 +809,13 @@ fn validate_smtp(
         (Some(p), None) => Some(Secret(p)),
         (None, Some(file)) => {
             let file = resolve(base, file);
-            match std::fs::read_to_string(&file) {
-                // A trailing newline from `echo secret > file` is not part of the password.
-                Ok(text) => match text.trim_end_matches(['\n', '\r']) {
-                    // The install steps create the file empty, for relays without login.
-                    "" => {
-                        empty_password_file = Some(file);
-                        None
-                    }
-                    password => Some(Secret(password.to_string())),
-                },
+            match read_secret_file(&file) {
+                Ok(Some(password)) => Some(password),
+                // The install steps create the file empty, for relays without login.
+                Ok(None) => {
+                    empty_password_file = Some(file);
+                    None
+                }
                 Err(e) => {
                     problems.report(
                         "smtp.password_file",
@@ -902,6 +901,16 @@ fn validate_smtp(
     })
 }
 
+/// A secret kept in a file of its own; `None` when the file is empty. A trailing newline
+/// from `echo secret > file` is not part of it.
+fn read_secret_file(path: &Path) -> std::io::Result<Option<Secret>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(match text.trim_end_matches(['\n', '\r']) {
+        "" => None,
+        secret => Some(Secret(secret.to_string())),
+    })
+}
+
 /// A host on this machine, where an unencrypted login crosses no network.
 fn is_loopback(host: &str) -> bool {
     host == "localhost"
@@ -913,6 +922,7 @@ fn is_loopback(host: &str) -> bool {
 
 fn validate_huggingface(
     raw: &raw::RawHuggingFace,
+    base: &Path,
     problems: &mut Problems,
 ) -> Option<Option<HuggingFaceConfig>> {
     let key = |field: &str| format!("sources.huggingface.{field}");
@@ -946,10 +956,29 @@ fn validate_huggingface(
                 .map_err(|e| problems.report(&key("timeout"), &text, e))
                 .ok()
         });
+    let token_file = problems.valid_opt(&key("token_file"), &raw.token_file);
+    let token = match token_file.map(|file| resolve(base, &file)) {
+        None => Some(None),
+        Some(file) => {
+            let shown = file.display().to_string();
+            match read_secret_file(&file) {
+                Ok(None) => {
+                    problems.warn(&key("token_file"), &shown, "is empty, so no token is sent");
+                    Some(None)
+                }
+                Ok(token) => Some(token),
+                Err(e) => {
+                    problems.report(&key("token_file"), &shown, format!("cannot be read: {e}"));
+                    None
+                }
+            }
+        }
+    };
     Some(Some(HuggingFaceConfig {
         base_url: base_url?,
         lookback_days: lookback_days.filter(|&days| days > 0)?,
         timeout: timeout?,
+        token: token?,
     }))
 }
 

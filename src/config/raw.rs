@@ -388,6 +388,7 @@ pub struct RawHuggingFace {
     pub base_url: Lenient<String>,
     pub lookback_days: Lenient<u32>,
     pub timeout: Lenient<String>,
+    pub token_file: Option<Lenient<PathBuf>>,
 }
 
 impl Default for RawHuggingFace {
@@ -397,6 +398,7 @@ impl Default for RawHuggingFace {
             base_url: String::from("https://huggingface.co").into(),
             lookback_days: 3.into(),
             timeout: String::from("30s").into(),
+            token_file: None,
         }
     }
 }

@@ -252,7 +252,7 @@ struct Service {
 
 impl Service {
     async fn fetch(&mut self) -> anyhow::Result<()> {
-        let summary = pipeline::fetch(&self.app, &self.store, Utc::now()).await?;
+        let summary = pipeline::fetch(&self.app, &self.store, Utc::now(), None).await?;
         // After a fetch that brought nothing, the next digest tries again.
         if !summary.all_failed() {
             self.last_fetch = Some(Utc::now());

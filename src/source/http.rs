@@ -105,11 +105,6 @@ impl Fetcher {
         })
     }
 
-    /// The client underneath, for sources that do not go through [`Fetcher::get`] yet.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     pub async fn get(&self, request: Get<'_>) -> Result<Fetched, SourceError> {
         let url = request.url;
         let transport = |source| SourceError::Request {

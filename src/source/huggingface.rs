@@ -2,14 +2,17 @@
 //!
 //! The look-back window asks for today and the days before by date (weekends return `[]`),
 //! plus the latest list that has papers (the same path without `date`), so that a Monday
-//! morning or a holiday still has papers for a first digest.
+//! morning or a holiday still has papers for a first digest. A backfill asks for every day
+//! since. Each page is asked conditionally; a page unchanged since the last fetch brings
+//! nothing (its papers and upvotes are stored already) and ends its list.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::{BoxFuture, PaperSource, SourceError};
+use super::http::{Fetched, Fetcher, Get};
+use super::{BoxFuture, FetchRequest, PaperSource, SourceError, SourceFetch};
 use crate::config::HuggingFaceConfig;
 use crate::paper::{Paper, collapse_whitespace, normalize_arxiv_id};
 
@@ -29,12 +32,16 @@ impl HuggingFace {
 
     async fn fetch_all(
         &self,
-        http: &reqwest::Client,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Paper>, SourceError> {
-        let today = now.date_naive();
-        let mut lists: Vec<Option<NaiveDate>> = (0..self.config.lookback_days)
-            .map(|back| Some(today - Duration::days(back.into())))
+        fetcher: &Fetcher,
+        request: &FetchRequest<'_>,
+    ) -> Result<SourceFetch, SourceError> {
+        let today = request.now.date_naive();
+        let days_back = match request.since {
+            Some(since) => (today - since).num_days().max(0) + 1,
+            None => i64::from(self.config.lookback_days),
+        };
+        let mut lists: Vec<Option<NaiveDate>> = (0..days_back)
+            .map(|back| Some(today - Duration::days(back)))
             .collect();
         lists.push(None);
 
@@ -44,8 +51,12 @@ impl HuggingFace {
         let mut ordered: Vec<Paper> = Vec::new();
         let mut first_error = None;
         let mut any_ok = false;
+        let mut validators = Vec::new();
         for date in lists {
-            match self.fetch_list(http, date).await {
+            match self
+                .fetch_list(fetcher, request, date, &mut validators)
+                .await
+            {
                 Ok(list) => {
                     any_ok = true;
                     for paper in list {
@@ -66,15 +77,21 @@ impl HuggingFace {
         }
         match first_error {
             Some(e) if !any_ok => Err(e),
-            _ => Ok(ordered),
+            _ => Ok(SourceFetch {
+                papers: ordered,
+                validators,
+            }),
         }
     }
 
-    /// One list (a date, or the latest), page by page until a short page.
+    /// One list (a date, or the latest), page by page until a short page or one unchanged
+    /// since the last fetch. The validators of the pages answered go to `validators`.
     async fn fetch_list(
         &self,
-        http: &reqwest::Client,
+        fetcher: &Fetcher,
+        request: &FetchRequest<'_>,
         date: Option<NaiveDate>,
+        validators: &mut Vec<(String, super::http::Validators)>,
     ) -> Result<Vec<Paper>, SourceError> {
         let mut papers = Vec::new();
         let mut seen = HashSet::new();
@@ -86,7 +103,9 @@ impl HuggingFace {
             if let Some(date) = date {
                 url.push_str(&format!("&date={}", date.format("%Y-%m-%d")));
             }
-            let items = self.get_page(http, &url).await?;
+            let Some(items) = self.get_page(fetcher, request, &url, validators).await? else {
+                break;
+            };
             let count = items.len();
             let before = papers.len();
             for paper in items.into_iter().filter_map(|item| parse_item(item, &url)) {
@@ -103,36 +122,32 @@ impl HuggingFace {
         Ok(papers)
     }
 
+    /// One page's items; `None` when it is unchanged since the last fetch.
     async fn get_page(
         &self,
-        http: &reqwest::Client,
+        fetcher: &Fetcher,
+        request: &FetchRequest<'_>,
         url: &str,
-    ) -> Result<Vec<serde_json::Value>, SourceError> {
-        let request = |source| SourceError::Request {
-            url: url.to_string(),
-            source,
+        validators: &mut Vec<(String, super::http::Validators)>,
+    ) -> Result<Option<Vec<serde_json::Value>>, SourceError> {
+        let get = Get {
+            validators: request.validators_for(url),
+            bearer_token: self.config.token.as_ref().map(|t| t.expose()),
+            ..Get::new(url, self.config.timeout)
         };
-        let response = http
-            .get(url)
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(request)?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(SourceError::Status {
-                url: url.to_string(),
-                status,
-            });
-        }
-        let body = response.bytes().await.map_err(request)?;
-        serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_err(|e| {
+        let (body, page_validators) = match fetcher.get(get).await? {
+            Fetched::NotModified => return Ok(None),
+            Fetched::Body { body, validators } => (body, validators),
+        };
+        let items = serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_err(|e| {
             SourceError::Malformed {
                 source_name: NAME,
                 url: url.to_string(),
                 source: Box::new(e),
             }
-        })
+        })?;
+        validators.push((url.to_string(), page_validators));
+        Ok(Some(items))
     }
 }
 
@@ -143,10 +158,10 @@ impl PaperSource for HuggingFace {
 
     fn fetch<'a>(
         &'a self,
-        http: &'a reqwest::Client,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Paper>, SourceError>> {
-        Box::pin(self.fetch_all(http, now))
+        fetcher: &'a Fetcher,
+        request: &'a FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<SourceFetch, SourceError>> {
+        Box::pin(self.fetch_all(fetcher, request))
     }
 }
 

@@ -3,16 +3,18 @@
 pub mod http;
 mod huggingface;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 pub use huggingface::HuggingFace;
 
 use crate::config::SourcesConfig;
 use crate::paper::Paper;
+use http::{Fetcher, Validators};
 
 /// Sent with every request, so that services can see who is asking and how to reach us.
 pub const USER_AGENT: &str = concat!(
@@ -25,18 +27,44 @@ pub const USER_AGENT: &str = concat!(
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What one fetch asks of a source.
+pub struct FetchRequest<'a> {
+    pub now: DateTime<Utc>,
+    /// Also everything announced since this day: a backfill (`fetch --since`).
+    pub since: Option<NaiveDate>,
+    /// What each URL's last answer came with, for conditional GET.
+    pub validators: &'a HashMap<String, Validators>,
+}
+
+impl FetchRequest<'_> {
+    /// The validators to send for `url`, if its last answer had any.
+    pub fn validators_for(&self, url: &str) -> Option<&Validators> {
+        self.validators.get(url)
+    }
+}
+
+/// What one fetch of a source brought.
+#[derive(Debug, Default)]
+pub struct SourceFetch {
+    pub papers: Vec<Paper>,
+    /// The validators of each URL answered with a body, to be sent next time.
+    pub validators: Vec<(String, Validators)>,
+}
+
 /// A service that papers come from.
 pub trait PaperSource: Send + Sync {
     /// A short name for logs, `status` and the papers table (`huggingface`).
     fn name(&self) -> &'static str;
 
-    /// Fetches the papers the source currently lists. Items that cannot be read are skipped
-    /// with a warning; an error means the source as a whole gave nothing.
+    /// Fetches the papers the source currently lists, politely (through `fetcher`,
+    /// conditionally where the service allows it: a list unchanged since the last fetch
+    /// brings nothing). Items that cannot be read are skipped with a warning; an error means
+    /// the source as a whole gave nothing.
     fn fetch<'a>(
         &'a self,
-        http: &'a reqwest::Client,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Paper>, SourceError>>;
+        fetcher: &'a Fetcher,
+        request: &'a FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<SourceFetch, SourceError>>;
 }
 
 #[derive(Debug, thiserror::Error)]

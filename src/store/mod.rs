@@ -22,6 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 pub use shared::SharedStore;
 
 use crate::paper::Paper;
+use crate::source::http::Validators;
 
 /// How long a write waits for another process's (a daemon and a one-shot command may share
 /// the database).
@@ -64,13 +65,6 @@ pub struct UpsertReport {
     /// arXiv ids seen for the first time.
     pub new: Vec<String>,
     pub updated: usize,
-}
-
-/// A URL's validators as the state keeps them, for conditional GET.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpValidators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
 }
 
 /// Where a subscriber's next window starts, and the period that set it.
@@ -368,14 +362,14 @@ impl Store {
     }
 
     /// What conditional GETs remember of each URL: its last `ETag` and `Last-Modified`.
-    pub fn http_validators(&self) -> Result<HashMap<String, HttpValidators>> {
+    pub fn http_validators(&self) -> Result<HashMap<String, Validators>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT url, etag, last_modified FROM http_validators")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get(0)?,
-                HttpValidators {
+                Validators {
                     etag: r.get(1)?,
                     last_modified: r.get(2)?,
                 },
@@ -388,7 +382,7 @@ impl Store {
     /// forgotten, so that it is asked unconditionally next time.
     pub fn save_http_validators(
         &mut self,
-        fetched: &[(String, HttpValidators)],
+        fetched: &[(String, Validators)],
         now: DateTime<Utc>,
     ) -> Result<()> {
         let now = time_key(now);
@@ -400,7 +394,7 @@ impl Store {
             )?;
             let mut forget = conn.prepare_cached("DELETE FROM http_validators WHERE url = ?1")?;
             for (url, v) in fetched {
-                if v.etag.is_none() && v.last_modified.is_none() {
+                if v.is_empty() {
                     forget.execute([url])?;
                 } else {
                     upsert.execute(params![url, v.etag, v.last_modified, now])?;
@@ -1167,7 +1161,7 @@ mod tests {
     fn http_validators_are_kept_per_url_and_forgotten_when_a_response_has_none() {
         let mut store = Store::open_in_memory().unwrap();
         let now = Utc::now();
-        let tagged = HttpValidators {
+        let tagged = Validators {
             etag: Some("\"abc\"".into()),
             last_modified: None,
         };
@@ -1179,7 +1173,7 @@ mod tests {
             )
             .unwrap();
         store
-            .save_http_validators(&[(url("b"), HttpValidators::default())], now)
+            .save_http_validators(&[(url("b"), Validators::default())], now)
             .unwrap();
         let kept = store.http_validators().unwrap();
         assert_eq!(kept.len(), 1);
