@@ -1,9 +1,14 @@
 //! arXiv: the daily announcement from rss.arxiv.org (`rss`) and backfill from the
 //! export.arxiv.org API (`atom`). Both parsers are pure: bytes in, entries out.
 
+pub mod atom;
+mod xml;
+
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+
+use crate::paper::normalize_arxiv_id;
 
 /// One paper as an arXiv feed lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +107,20 @@ pub enum FeedError {
     Paging { element: &'static str },
     #[error("the API reported: {message}")]
     Api { message: String },
+}
+
+/// The id without version and the version, from any shape the feeds write an id in
+/// (`http://arxiv.org/abs/2606.13677v1`, `arXiv:2606.13677v1`, `hep-th/9901001v2`).
+fn id_and_version(raw: &str) -> Option<(String, Option<u32>)> {
+    let raw = raw.trim();
+    let id = normalize_arxiv_id(raw)?;
+    let after = &raw[raw.rfind(id.as_str())? + id.len()..];
+    let version = match after.strip_prefix('v') {
+        Some(digits) => Some(digits.parse().ok()?),
+        None if after.is_empty() => None,
+        None => return None,
+    };
+    Some((id, version))
 }
 
 /// How an archive writes its subjects.
@@ -243,6 +262,31 @@ fn canonical_category(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splits_ids_from_versions() {
+        let cases = [
+            (
+                "http://arxiv.org/abs/2606.13677v1",
+                Some(("2606.13677", Some(1))),
+            ),
+            ("arXiv:2606.13392v12", Some(("2606.13392", Some(12)))),
+            ("2606.13392", Some(("2606.13392", None))),
+            (
+                "http://arxiv.org/abs/hep-th/9901001v2",
+                Some(("hep-th/9901001", Some(2))),
+            ),
+            ("math/0601001v1", Some(("math/0601001", Some(1)))),
+            ("solv-int/9901001", Some(("solv-int/9901001", None))),
+            ("2606.13392vx", None),
+            ("2606.13392v99999999999", None),
+            ("not an id", None),
+        ];
+        for (raw, want) in cases {
+            let want = want.map(|(id, v)| (id.to_string(), v));
+            assert_eq!(id_and_version(raw), want, "{raw:?}");
+        }
+    }
 
     #[test]
     fn accepts_arxiv_categories() {
