@@ -2,6 +2,7 @@
 //! export.arxiv.org API (`atom`). Both parsers are pure: bytes in, entries out.
 
 pub mod atom;
+pub mod rss;
 mod xml;
 
 use std::fmt;
