@@ -177,8 +177,10 @@ mod tests {
 
     #[test]
     fn refuses_broken_and_truncated_documents() {
-        let err = parse(b"<a><b></a>").unwrap_err();
-        assert!(matches!(err, FeedError::Xml { .. }), "{err:?}");
+        for broken in [&b"<a><b></a>"[..], b"</a>", b"<a x=1></a>", b"<a>\xff</a>"] {
+            let err = parse(broken).unwrap_err();
+            assert!(matches!(err, FeedError::Xml { .. }), "{err:?}");
+        }
         let err = parse(b"<rss><channel><item><title>cut").unwrap_err();
         assert_eq!(
             err.to_string(),
