@@ -1,5 +1,6 @@
 //! Paper sources: each fetches papers from one service and knows nothing of digests.
 
+pub mod arxiv;
 pub mod http;
 mod huggingface;
 
