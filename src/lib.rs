@@ -13,6 +13,7 @@
 compile_error!("Paperboy runs on Linux only (systemd notify sockets, unix signals)");
 
 pub mod app;
+pub mod category;
 pub mod cli;
 pub mod commands;
 pub mod config;

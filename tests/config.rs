@@ -277,6 +277,53 @@ async fn check_warns_that_category_topics_cannot_match_hugging_face_papers() {
 }
 
 #[test]
+fn arxiv_categories_are_checked_against_the_taxonomy_and_topics_against_them() {
+    let arxiv = |categories: &str, topics: &str| {
+        format!(
+            "{MINIMAL}\n[sources.arxiv]\nenabled = true\ncategories = {categories}\n\
+             [[subscribers]]\nemail = \"a@example.org\"\ntopics = {topics}\n"
+        )
+    };
+    let found = problems(&arxiv(r#"["cs.lg", "astro-ph.GA", "cs.XX"]"#, "[]"));
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].starts_with("sources.arxiv.categories[0] \"cs.lg\": ")
+            && found[0].contains("cs.LG"),
+        "{found:#?}"
+    );
+    assert!(
+        found[1].starts_with("sources.arxiv.categories[2] \"cs.XX\": "),
+        "{found:#?}"
+    );
+    let found = problems(&arxiv("[]", "[]"));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].starts_with("sources.arxiv.categories \"[]\": must name at least one"));
+
+    let (_dir, config) = load(
+        &arxiv(
+            r#"["cs.LG", "cs.CL", "astro-ph"]"#,
+            r#"["category:cs.CL", "category:cs.*", "category:astro-ph.GA", "category:cs.CV OR category:stat.ML"]"#,
+        ),
+        &[],
+    );
+    let config = config.unwrap();
+    let arxiv_config = config.sources.arxiv.as_ref().unwrap();
+    assert_eq!(arxiv_config.categories, ["cs.LG", "cs.CL", "astro-ph"]);
+    assert_eq!(arxiv_config.rss_url, "https://rss.arxiv.org/rss");
+    assert!(!arxiv_config.include_replacements);
+    // Followed (cs.CL), under a followed prefix (cs.*) or archive (astro-ph): no warning.
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(
+        config.warnings[0].starts_with(
+            "subscribers[0].topics[3] \"category:cs.CV OR category:stat.ML\": \
+             category:cs.cv, category:stat.ml are not among sources.arxiv.categories"
+        ),
+        "{:#?}",
+        config.warnings
+    );
+}
+
+#[test]
 fn a_password_is_never_sent_unencrypted_beyond_this_machine() {
     let smtp = |host: &str| {
         format!(

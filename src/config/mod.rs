@@ -119,6 +119,20 @@ pub struct ScheduleConfig {
 pub struct SourcesConfig {
     /// `None` when the source is disabled.
     pub huggingface: Option<HuggingFaceConfig>,
+    pub arxiv: Option<ArxivConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArxivConfig {
+    /// As arXiv writes them (`cs.LG`, `astro-ph.GA`), each checked against its taxonomy.
+    pub categories: Vec<String>,
+    /// The daily announcement: `{rss_url}/{cat1}+{cat2}`.
+    pub rss_url: String,
+    /// The API, for backfill.
+    pub api_url: String,
+    /// Whether new versions of papers announced before come too.
+    pub include_replacements: bool,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -475,16 +489,7 @@ fn validate(
         });
 
     let huggingface = validate_huggingface(&raw.sources.huggingface, base, problems);
-    if problems.valid("sources.arxiv.enabled", &raw.sources.arxiv.enabled) == Some(true) {
-        problems.report(
-            "sources.arxiv.enabled",
-            "true",
-            "the arXiv source is not available in this version yet; set enabled = false",
-        );
-    }
-    for (i, category) in raw.sources.arxiv.categories.iter().enumerate() {
-        problems.valid(&format!("sources.arxiv.categories[{i}]"), category);
-    }
+    let arxiv = validate_arxiv(&raw.sources.arxiv, problems);
 
     let max_papers = problems.valid("digest.max_papers", &raw.digest.max_papers);
     if max_papers == Some(0) {
@@ -494,8 +499,11 @@ fn validate(
     let require_upvotes = problems.valid("digest.require_upvotes", &raw.digest.require_upvotes);
     let send_empty = problems.valid("digest.send_empty", &raw.digest.send_empty);
 
-    // Only the arXiv source, still to come, reports categories.
-    let sources_know_categories = false;
+    // Only arXiv reports categories; a paper from Hugging Face has them once arXiv brings it
+    // too. The outer `None`: [sources.arxiv] has problems of its own, reported there.
+    let followed_categories: Option<Option<Vec<String>>> = arxiv
+        .as_ref()
+        .map(|a| a.as_ref().map(|a| a.categories.clone()));
     let mut subscribers = Vec::with_capacity(raw.subscribers.len());
     // Subscriber key → its index: a set, since configs may list many thousands.
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -583,13 +591,11 @@ fn validate(
             }
             match TopicQuery::parse(&query) {
                 Ok(parsed) => {
-                    if parsed.uses_categories() && !sources_know_categories {
-                        problems.warn(
-                            &topic_key,
-                            &query,
-                            "category: terms never match, since no enabled source reports \
-                             arXiv categories (Hugging Face does not)",
-                        );
+                    if let Some(followed) = &followed_categories
+                        && let Some(warning) =
+                            category_warning(&parsed.categories(), followed.as_deref())
+                    {
+                        problems.warn(&topic_key, &query, warning);
                     }
                     let operators = parsed.lowercase_operators();
                     if !operators.is_empty() {
@@ -715,6 +721,7 @@ fn validate(
         },
         sources: SourcesConfig {
             huggingface: huggingface?,
+            arxiv: arxiv?,
         },
         subscribers,
         warnings: std::mem::take(&mut problems.warnings),
@@ -931,20 +938,7 @@ fn validate_huggingface(
     }
     let base_url = problems
         .valid(&key("base_url"), &raw.base_url)
-        .and_then(|text| {
-            let trimmed = text.trim_end_matches('/').to_string();
-            let url_ok = reqwest::Url::parse(&trimmed)
-                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                .unwrap_or(false);
-            if !url_ok {
-                problems.report(
-                    &key("base_url"),
-                    &text,
-                    "must be an http(s) URL such as https://huggingface.co",
-                );
-            }
-            url_ok.then_some(trimmed)
-        });
+        .and_then(|text| http_url(problems, &key("base_url"), &text, "https://huggingface.co"));
     let lookback_days = problems.valid(&key("lookback_days"), &raw.lookback_days);
     if lookback_days == Some(0) {
         problems.report(&key("lookback_days"), "0", "must be at least 1 (today)");
@@ -980,6 +974,123 @@ fn validate_huggingface(
         timeout: timeout?,
         token: token?,
     }))
+}
+
+fn validate_arxiv(raw: &raw::RawArxiv, problems: &mut Problems) -> Option<Option<ArxivConfig>> {
+    let key = |field: &str| format!("sources.arxiv.{field}");
+    let mut categories = Vec::with_capacity(raw.categories.len());
+    for (i, category) in raw.categories.iter().enumerate() {
+        let category_key = key(&format!("categories[{i}]"));
+        if let Some(text) = problems.valid(&category_key, category) {
+            match crate::category::is_category(&text) {
+                Ok(()) => categories.push(text),
+                Err(e) => problems.report(&category_key, &text, e),
+            }
+        }
+    }
+    let url = |problems: &mut Problems, field: &str, value: &raw::Lenient<String>, example| {
+        let text = problems.valid(&key(field), value)?;
+        http_url(problems, &key(field), &text, example)
+    };
+    let rss_url = url(
+        problems,
+        "rss_url",
+        &raw.rss_url,
+        "https://rss.arxiv.org/rss",
+    );
+    let api_url = url(
+        problems,
+        "api_url",
+        &raw.api_url,
+        "https://export.arxiv.org/api/query",
+    );
+    let include_replacements =
+        problems.valid(&key("include_replacements"), &raw.include_replacements);
+    let timeout = problems
+        .valid(&key("timeout"), &raw.timeout)
+        .and_then(|text| {
+            parse_duration(&text)
+                .map_err(|e| problems.report(&key("timeout"), &text, e))
+                .ok()
+        });
+    if !problems.valid(&key("enabled"), &raw.enabled)? {
+        return Some(None);
+    }
+    if raw.categories.is_empty() {
+        problems.report(
+            &key("categories"),
+            "[]",
+            "must name at least one category to follow, e.g. [\"cs.LG\", \"cs.CL\"]",
+        );
+        return None;
+    }
+    (categories.len() == raw.categories.len()).then_some(())?;
+    Some(Some(ArxivConfig {
+        categories,
+        rss_url: rss_url?,
+        api_url: api_url?,
+        include_replacements: include_replacements?,
+        timeout: timeout?,
+    }))
+}
+
+/// `text` without a trailing slash if it is an http(s) URL with a host; else a problem naming
+/// `key` and an `example`.
+fn http_url(problems: &mut Problems, key: &str, text: &str, example: &str) -> Option<String> {
+    let trimmed = text.trim_end_matches('/').to_string();
+    let url_ok = reqwest::Url::parse(&trimmed)
+        .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .unwrap_or(false);
+    if !url_ok {
+        problems.report(
+            key,
+            text,
+            format!("must be an http(s) URL such as {example}"),
+        );
+    }
+    url_ok.then_some(trimmed)
+}
+
+/// Why a topic's `category:` terms may never match, given the categories arXiv is asked
+/// for (`None`: the arXiv source is disabled).
+fn category_warning(terms: &[String], followed: Option<&[String]>) -> Option<String> {
+    if terms.is_empty() {
+        return None;
+    }
+    let Some(followed) = followed else {
+        return Some(
+            "category: terms never match, since no enabled source reports arXiv categories \
+             (Hugging Face does not; enable [sources.arxiv])"
+                .into(),
+        );
+    };
+    let followed: Vec<String> = followed.iter().map(|c| c.to_lowercase()).collect();
+    // A followed archive (`cs`) brings all its categories; a prefix term (`cs.*`) is covered
+    // by any followed category it starts.
+    let covered = |term: &str| match term.strip_suffix('*') {
+        Some(prefix) => followed
+            .iter()
+            .any(|f| f.starts_with(prefix) || prefix.starts_with(&format!("{f}."))),
+        None => followed.iter().any(|f| {
+            f == term
+                || term
+                    .split_once('.')
+                    .is_some_and(|(archive, _)| archive == f)
+        }),
+    };
+    let outside: Vec<&str> = terms
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !covered(t))
+        .collect();
+    let verb = if outside.len() == 1 { "is" } else { "are" };
+    (!outside.is_empty()).then(|| {
+        format!(
+            "category:{} {verb} not among sources.arxiv.categories: only papers cross-listed \
+             into those can match",
+            outside.join(", category:")
+        )
+    })
 }
 
 fn parse_timezone(text: &str) -> Result<Tz, String> {

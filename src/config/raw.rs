@@ -408,6 +408,10 @@ impl Default for RawHuggingFace {
 pub struct RawArxiv {
     pub enabled: Lenient<bool>,
     pub categories: Section<Vec<Lenient<String>>>,
+    pub rss_url: Lenient<String>,
+    pub api_url: Lenient<String>,
+    pub include_replacements: Lenient<bool>,
+    pub timeout: Lenient<String>,
 }
 
 impl Default for RawArxiv {
@@ -415,6 +419,10 @@ impl Default for RawArxiv {
         RawArxiv {
             enabled: false.into(),
             categories: Section::default(),
+            rss_url: String::from("https://rss.arxiv.org/rss").into(),
+            api_url: String::from("https://export.arxiv.org/api/query").into(),
+            include_replacements: false.into(),
+            timeout: String::from("60s").into(),
         }
     }
 }

@@ -110,11 +110,15 @@ fn after_retries(retries: &u32) -> String {
     }
 }
 
-/// The enabled sources, in a fixed order.
+/// The enabled sources, in a fixed order: Hugging Face first, so that on a fresh state its
+/// papers are stored under its name with their upvotes, and arXiv adds the categories.
 pub fn from_config(config: &SourcesConfig) -> Vec<Box<dyn PaperSource>> {
     let mut sources: Vec<Box<dyn PaperSource>> = Vec::new();
     if let Some(hf) = &config.huggingface {
         sources.push(Box::new(HuggingFace::new(hf.clone())));
+    }
+    if let Some(arxiv) = &config.arxiv {
+        sources.push(Box::new(arxiv::Arxiv::new(arxiv.clone())));
     }
     sources
 }

@@ -72,18 +72,24 @@ impl TopicQuery {
         &self.text
     }
 
-    /// Whether the query has a `category:` term: those match only papers whose source
-    /// reports arXiv categories.
-    pub fn uses_categories(&self) -> bool {
-        fn walk(expr: &Expr) -> bool {
+    /// The query's `category:` terms, lowercased, as arXiv category patterns: `cs.cl` for a
+    /// whole category, `cs.*` for a prefix. Those match only papers whose source reports arXiv
+    /// categories.
+    pub fn categories(&self) -> Vec<String> {
+        fn walk(expr: &Expr, found: &mut Vec<String>) {
             match expr {
-                Expr::Term(Term::Category { .. } | Term::CategoryPrefix { .. }) => true,
-                Expr::Term(_) => false,
-                Expr::Not(inner) => walk(inner),
-                Expr::And(children) | Expr::Or(children) => children.iter().any(walk),
+                Expr::Term(Term::Category { name }) => found.push(name.clone()),
+                Expr::Term(Term::CategoryPrefix { prefix }) => found.push(format!("{prefix}*")),
+                Expr::Term(_) => {}
+                Expr::Not(inner) => walk(inner, found),
+                Expr::And(children) | Expr::Or(children) => {
+                    children.iter().for_each(|child| walk(child, found))
+                }
             }
         }
-        walk(&self.expr)
+        let mut found = Vec::new();
+        walk(&self.expr, &mut found);
+        found
     }
 
     /// The operators written as bare words in another case than upper (`and`, `or`, `not`, in

@@ -233,16 +233,19 @@ fn query_types_can_be_shared_across_threads() {
 }
 
 #[test]
-fn knows_whether_it_needs_categories() {
-    for (query, uses) in [
-        ("category:cs.CL", true),
-        ("diffusion AND NOT category:cs.*", true),
-        ("(a OR (b category:stat.ML))", true),
-        ("diffusion title:cs", false),
+fn lists_the_categories_it_needs() {
+    for (query, categories) in [
+        ("category:cs.CL", &["cs.cl"][..]),
+        ("diffusion AND NOT category:cs.*", &["cs.*"]),
+        (
+            "(a OR (b category:stat.ML)) category:astro-ph.GA",
+            &["stat.ml", "astro-ph.ga"],
+        ),
+        ("diffusion title:cs", &[]),
     ] {
         assert_eq!(
-            TopicQuery::parse(query).unwrap().uses_categories(),
-            uses,
+            TopicQuery::parse(query).unwrap().categories(),
+            categories,
             "{query}"
         );
     }

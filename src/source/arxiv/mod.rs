@@ -1,15 +1,204 @@
 //! arXiv: the daily announcement from rss.arxiv.org (`rss`) and backfill from the
-//! export.arxiv.org API (`atom`). Both parsers are pure: bytes in, entries out.
+//! export.arxiv.org API (`atom`). Both parsers are pure: bytes in, entries out; [`Arxiv`]
+//! is the source that asks for them.
+//!
+//! arXiv asks for at most one request every 3 seconds and announces Sunday to Thursday
+//! evenings, US Eastern time. The calendar is not predicted: every fetch asks for the feed,
+//! conditionally, and a day without an announcement costs one 304 (or an empty feed).
 
 pub mod atom;
 pub mod rss;
 mod xml;
 
+use std::collections::HashSet;
 use std::fmt;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::paper::normalize_arxiv_id;
+use super::http::{Fetched, Fetcher, Get, Spacing};
+use super::{BoxFuture, FetchRequest, PaperSource, SourceError, SourceFetch};
+use crate::config::ArxivConfig;
+use crate::paper::{Paper, normalize_arxiv_id};
+
+const NAME: &str = "arxiv";
+/// arXiv's rule for automated access, across its hosts (rss., export.) and every job.
+const SPACING: Spacing = Spacing {
+    group: "arxiv",
+    interval: Duration::from_secs(3),
+};
+/// Results per API page: arXiv suggests asking for no more than 2000 at once; smaller pages
+/// stop sooner once the backfill has gone past its first day.
+const PAGE_SIZE: u64 = 200;
+/// A bound on paging, should the API keep returning pages: 60,000 papers.
+const MAX_PAGES: u64 = 300;
+
+/// The arXiv source: the daily announcement of the configured categories, and with
+/// `fetch --since` the API's listing back to that day.
+pub struct Arxiv {
+    config: ArxivConfig,
+}
+
+impl Arxiv {
+    pub fn new(config: ArxivConfig) -> Arxiv {
+        Arxiv { config }
+    }
+
+    /// The feed of every configured category, in one request.
+    fn rss_url(&self) -> String {
+        format!(
+            "{}/{}",
+            self.config.rss_url,
+            self.config.categories.join("+")
+        )
+    }
+
+    async fn fetch_all(
+        &self,
+        fetcher: &Fetcher,
+        request: &FetchRequest<'_>,
+    ) -> Result<SourceFetch, SourceError> {
+        let mut fetched = SourceFetch::default();
+        let url = self.rss_url();
+        let get = Get {
+            validators: request.validators_for(&url),
+            spacing: Some(SPACING),
+            ..Get::new(&url, self.config.timeout)
+        };
+        match fetcher.get(get).await? {
+            Fetched::NotModified => tracing::debug!(source = NAME, "no new announcement"),
+            Fetched::Body { body, validators } => {
+                let feed = rss::parse(&body).map_err(|e| malformed(&url, e))?;
+                for skipped in &feed.skipped {
+                    tracing::warn!(source = NAME, %url, "skipping {skipped}");
+                }
+                let wanted = |entry: &Entry| {
+                    self.config.include_replacements
+                        || !entry
+                            .announce_type
+                            .is_some_and(AnnounceType::is_replacement)
+                };
+                fetched.papers = feed
+                    .entries
+                    .into_iter()
+                    .filter(wanted)
+                    .map(Entry::into_paper)
+                    .collect();
+                fetched.validators.push((url, validators));
+            }
+        }
+        if let Some(since) = request.since {
+            let known: HashSet<String> =
+                fetched.papers.iter().map(|p| p.arxiv_id.clone()).collect();
+            let listed = self.backfill(fetcher, since).await?;
+            fetched
+                .papers
+                .extend(listed.into_iter().filter(|p| !known.contains(&p.arxiv_id)));
+        }
+        Ok(fetched)
+    }
+
+    /// Every paper first submitted on or after `since` in the configured categories, newest
+    /// first, from the API, page by page until the listing reaches the day before.
+    async fn backfill(
+        &self,
+        fetcher: &Fetcher,
+        since: NaiveDate,
+    ) -> Result<Vec<Paper>, SourceError> {
+        let query = self
+            .config
+            .categories
+            .iter()
+            .map(|c| format!("cat:{c}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let mut papers = Vec::new();
+        let mut seen = HashSet::new();
+        for page in 0..MAX_PAGES {
+            let start = page * PAGE_SIZE;
+            let mut url = reqwest::Url::parse(&self.config.api_url)
+                .map_err(|e| malformed(&self.config.api_url, e))?;
+            url.query_pairs_mut()
+                .append_pair("search_query", &query)
+                .append_pair("sortBy", "submittedDate")
+                .append_pair("sortOrder", "descending")
+                .append_pair("start", &start.to_string())
+                .append_pair("max_results", &PAGE_SIZE.to_string());
+            let url = url.to_string();
+            let get = Get {
+                spacing: Some(SPACING),
+                ..Get::new(&url, self.config.timeout)
+            };
+            let Fetched::Body { body, .. } = fetcher.get(get).await? else {
+                break;
+            };
+            let listing = atom::parse(&body).map_err(|e| malformed(&url, e))?;
+            for skipped in &listing.skipped {
+                tracing::warn!(source = NAME, %url, "skipping {skipped}");
+            }
+            let count = listing.entries.len() as u64;
+            let before = papers.len();
+            let mut reached_before = false;
+            for entry in listing.entries {
+                if entry.published.is_some_and(|p| p.date_naive() < since) {
+                    reached_before = true;
+                    continue;
+                }
+                if seen.insert(entry.arxiv_id.clone()) {
+                    papers.push(entry.into_paper());
+                }
+            }
+            tracing::info!(source = NAME, start, listed = count, "backfill page");
+            // The listing is newest first: past `since` it is done. A short page is the last
+            // (whatever totalResults says), and so is one with nothing new, from a server
+            // that ignores `start`.
+            let last = reached_before
+                || count < PAGE_SIZE
+                || papers.len() == before
+                || start + count >= listing.total_results;
+            if last {
+                break;
+            }
+        }
+        Ok(papers)
+    }
+}
+
+impl PaperSource for Arxiv {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        fetcher: &'a Fetcher,
+        request: &'a FetchRequest<'a>,
+    ) -> BoxFuture<'a, Result<SourceFetch, SourceError>> {
+        Box::pin(self.fetch_all(fetcher, request))
+    }
+}
+
+fn malformed(url: &str, error: impl std::error::Error + Send + Sync + 'static) -> SourceError {
+    SourceError::Malformed {
+        source_name: NAME,
+        url: url.to_string(),
+        source: Box::new(error),
+    }
+}
+
+impl Entry {
+    /// The paper as the rest of Paperboy knows it: no upvotes known (arXiv has none), so
+    /// Hugging Face's, should it list the paper, fill them in.
+    pub fn into_paper(self) -> Paper {
+        Paper {
+            summary: self.summary,
+            authors: self.authors,
+            categories: self.categories,
+            published_at: self.published,
+            ..Paper::new(&self.arxiv_id, &self.title)
+        }
+    }
+}
 
 /// One paper as an arXiv feed lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,142 +313,6 @@ fn id_and_version(raw: &str) -> Option<(String, Option<u32>)> {
     Some((id, version))
 }
 
-/// How an archive writes its subjects.
-#[derive(Clone, Copy, PartialEq)]
-enum Subjects {
-    /// The archive is a category by itself (`hep-th`).
-    None,
-    /// The subjects a category may name (`cs.LG`, `cond-mat.mes-hall`).
-    Listed(&'static [&'static str]),
-}
-
-/// arXiv's archives and their subjects, from its category taxonomy
-/// (https://arxiv.org/category_taxonomy). A subject arXiv adds must be added here before it can
-/// be configured.
-const ARCHIVES: &[(&str, Subjects)] = &[
-    (
-        "astro-ph",
-        Subjects::Listed(&["CO", "EP", "GA", "HE", "IM", "SR"]),
-    ),
-    (
-        "cond-mat",
-        Subjects::Listed(&[
-            "dis-nn",
-            "mes-hall",
-            "mtrl-sci",
-            "other",
-            "quant-gas",
-            "soft",
-            "stat-mech",
-            "str-el",
-            "supr-con",
-        ]),
-    ),
-    (
-        "cs",
-        Subjects::Listed(&[
-            "AI", "AR", "CC", "CE", "CG", "CL", "CR", "CV", "CY", "DB", "DC", "DL", "DM", "DS",
-            "ET", "FL", "GL", "GR", "GT", "HC", "IR", "IT", "LG", "LO", "MA", "MM", "MS", "NA",
-            "NE", "NI", "OH", "OS", "PF", "PL", "RO", "SC", "SD", "SE", "SI", "SY",
-        ]),
-    ),
-    ("econ", Subjects::Listed(&["EM", "GN", "TH"])),
-    ("eess", Subjects::Listed(&["AS", "IV", "SP", "SY"])),
-    ("gr-qc", Subjects::None),
-    ("hep-ex", Subjects::None),
-    ("hep-lat", Subjects::None),
-    ("hep-ph", Subjects::None),
-    ("hep-th", Subjects::None),
-    (
-        "math",
-        Subjects::Listed(&[
-            "AC", "AG", "AP", "AT", "CA", "CO", "CT", "CV", "DG", "DS", "FA", "GM", "GN", "GR",
-            "GT", "HO", "IT", "KT", "LO", "MG", "MP", "NA", "NT", "OA", "OC", "PR", "QA", "RA",
-            "RT", "SG", "SP", "ST",
-        ]),
-    ),
-    ("math-ph", Subjects::None),
-    ("nlin", Subjects::Listed(&["AO", "CD", "CG", "PS", "SI"])),
-    ("nucl-ex", Subjects::None),
-    ("nucl-th", Subjects::None),
-    (
-        "physics",
-        Subjects::Listed(&[
-            "acc-ph", "ao-ph", "app-ph", "atm-clus", "atom-ph", "bio-ph", "chem-ph", "class-ph",
-            "comp-ph", "data-an", "ed-ph", "flu-dyn", "gen-ph", "geo-ph", "hist-ph", "ins-det",
-            "med-ph", "optics", "plasm-ph", "pop-ph", "soc-ph", "space-ph",
-        ]),
-    ),
-    (
-        "q-bio",
-        Subjects::Listed(&["BM", "CB", "GN", "MN", "NC", "OT", "PE", "QM", "SC", "TO"]),
-    ),
-    (
-        "q-fin",
-        Subjects::Listed(&["CP", "EC", "GN", "MF", "PM", "PR", "RM", "ST", "TR"]),
-    ),
-    ("quant-ph", Subjects::None),
-    (
-        "stat",
-        Subjects::Listed(&["AP", "CO", "ME", "ML", "OT", "TH"]),
-    ),
-];
-
-/// Checks that `text` is an arXiv category as the feeds and the API spell it: an archive
-/// (`cs`, `hep-th`) or `archive.SUBJECT` (`cs.LG`, `cond-mat.mes-hall`). The error says what
-/// is wrong, and suggests the spelling when only case or surrounding spaces differ.
-pub fn is_category(text: &str) -> Result<(), String> {
-    if let Some(right) = canonical_category(text.trim())
-        && right != text
-    {
-        return Err(format!(
-            "`{text}` is not an arXiv category: did you mean `{right}`?"
-        ));
-    }
-    let (archive, subject) = match text.split_once('.') {
-        Some((archive, subject)) => (archive, Some(subject)),
-        None => (text, None),
-    };
-    let Some(&(_, subjects)) = ARCHIVES.iter().find(|(name, _)| *name == archive) else {
-        let archives: Vec<&str> = ARCHIVES.iter().map(|(name, _)| *name).collect();
-        return Err(format!(
-            "`{text}` is not an arXiv category: there is no archive `{archive}` (arXiv's are {})",
-            archives.join(", ")
-        ));
-    };
-    match (subjects, subject) {
-        (_, None) => Ok(()),
-        (Subjects::None, Some(_)) => Err(format!(
-            "`{text}` is not an arXiv category: {archive} has no subjects, write `{archive}`"
-        )),
-        (Subjects::Listed(listed), Some(subject)) if listed.contains(&subject) => Ok(()),
-        (Subjects::Listed(listed), Some(subject)) => Err(format!(
-            "`{text}` is not an arXiv category: {archive} has no subject `{subject}` (its \
-             subjects are {})",
-            listed.join(", ")
-        )),
-    }
-}
-
-/// The category `text` names when case is ignored, as arXiv spells it.
-fn canonical_category(text: &str) -> Option<String> {
-    let (archive, subject) = match text.split_once('.') {
-        Some((archive, subject)) => (archive, Some(subject)),
-        None => (text, None),
-    };
-    let &(archive, subjects) = ARCHIVES
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(archive))?;
-    match (subjects, subject) {
-        (_, None) => Some(archive.to_string()),
-        (Subjects::None, Some(_)) => None,
-        (Subjects::Listed(listed), Some(subject)) => listed
-            .iter()
-            .find(|s| s.eq_ignore_ascii_case(subject))
-            .map(|s| format!("{archive}.{s}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,117 +339,6 @@ mod tests {
         for (raw, want) in cases {
             let want = want.map(|(id, v)| (id.to_string(), v));
             assert_eq!(id_and_version(raw), want, "{raw:?}");
-        }
-    }
-
-    #[test]
-    fn accepts_arxiv_categories() {
-        for good in [
-            "cs.LG",
-            "cs.CL",
-            "cs",
-            "math.AG",
-            "math",
-            "stat.ML",
-            "eess.SP",
-            "econ.EM",
-            "q-bio.BM",
-            "q-fin.ST",
-            "astro-ph.GA",
-            "astro-ph",
-            "cond-mat.mes-hall",
-            "cond-mat",
-            "physics.acc-ph",
-            "physics.optics",
-            "nlin.CD",
-            "hep-th",
-            "gr-qc",
-            "quant-ph",
-            "math-ph",
-            "nucl-ex",
-        ] {
-            assert_eq!(is_category(good), Ok(()), "{good}");
-        }
-    }
-
-    #[test]
-    fn refuses_other_text_saying_why() {
-        let cases = [
-            (
-                "cs.lg",
-                "`cs.lg` is not an arXiv category: did you mean `cs.LG`?",
-            ),
-            (
-                "CS.LG",
-                "`CS.LG` is not an arXiv category: did you mean `cs.LG`?",
-            ),
-            (
-                "cond-mat.Mes-Hall",
-                "`cond-mat.Mes-Hall` is not an arXiv category: did you mean `cond-mat.mes-hall`?",
-            ),
-            (
-                "nlin.cd",
-                "`nlin.cd` is not an arXiv category: did you mean `nlin.CD`?",
-            ),
-            (
-                "astro-ph.ga",
-                "`astro-ph.ga` is not an arXiv category: did you mean `astro-ph.GA`?",
-            ),
-            (
-                " cs.LG",
-                "` cs.LG` is not an arXiv category: did you mean `cs.LG`?",
-            ),
-            (
-                "Hep-Th",
-                "`Hep-Th` is not an arXiv category: did you mean `hep-th`?",
-            ),
-            (
-                "hep-th.GA",
-                "`hep-th.GA` is not an arXiv category: hep-th has no subjects, write `hep-th`",
-            ),
-        ];
-        for (bad, want) in cases {
-            assert_eq!(is_category(bad), Err(want.to_string()), "{bad}");
-        }
-        for (bad, starts) in [
-            (
-                "cs.XX",
-                "`cs.XX` is not an arXiv category: cs has no subject `XX` (its subjects are AI, AR,",
-            ),
-            (
-                "cs.",
-                "`cs.` is not an arXiv category: cs has no subject ``",
-            ),
-            (
-                "bio.BM",
-                "`bio.BM` is not an arXiv category: there is no archive `bio` (arXiv's are astro-ph,",
-            ),
-            ("", "`` is not an arXiv category: there is no archive ``"),
-            (
-                "cs.LG.x",
-                "`cs.LG.x` is not an arXiv category: cs has no subject `LG.x`",
-            ),
-        ] {
-            let err = is_category(bad).unwrap_err();
-            assert!(err.starts_with(starts), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn every_subject_has_its_archives_shape() {
-        let lower = ["cond-mat", "physics"];
-        for (archive, subjects) in ARCHIVES {
-            let Subjects::Listed(listed) = subjects else {
-                continue;
-            };
-            for subject in *listed {
-                let shaped = if lower.contains(archive) {
-                    subject.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-                } else {
-                    subject.len() == 2 && subject.bytes().all(|b| b.is_ascii_uppercase())
-                };
-                assert!(shaped, "{archive}.{subject}");
-            }
         }
     }
 }
