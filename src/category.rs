@@ -1,5 +1,6 @@
-//! arXiv's category taxonomy: what `[sources.arxiv] categories` and `category:` topics may
-//! name. Depends on nothing else in the crate, so config and the arXiv source share it.
+//! arXiv's category taxonomy: what `[sources.arxiv] categories` may name. A module of its
+//! own, depending on nothing, because config checks with it and config must not depend on
+//! the sources.
 
 /// How an archive writes its subjects.
 #[derive(Clone, Copy, PartialEq)]
@@ -85,7 +86,7 @@ const ARCHIVES: &[(&str, Subjects)] = &[
 /// Checks that `text` is an arXiv category as the feeds and the API spell it: an archive
 /// (`cs`, `hep-th`) or `archive.SUBJECT` (`cs.LG`, `cond-mat.mes-hall`). The error says what
 /// is wrong, and suggests the spelling when only case or surrounding spaces differ.
-pub fn is_category(text: &str) -> Result<(), String> {
+pub fn check_category(text: &str) -> Result<(), String> {
     if let Some(right) = canonical_category(text.trim())
         && right != text
     {
@@ -167,7 +168,7 @@ mod tests {
             "math-ph",
             "nucl-ex",
         ] {
-            assert_eq!(is_category(good), Ok(()), "{good}");
+            assert_eq!(check_category(good), Ok(()), "{good}");
         }
     }
 
@@ -208,7 +209,7 @@ mod tests {
             ),
         ];
         for (bad, want) in cases {
-            assert_eq!(is_category(bad), Err(want.to_string()), "{bad}");
+            assert_eq!(check_category(bad), Err(want.to_string()), "{bad}");
         }
         for (bad, starts) in [
             (
@@ -229,7 +230,7 @@ mod tests {
                 "`cs.LG.x` is not an arXiv category: cs has no subject `LG.x`",
             ),
         ] {
-            let err = is_category(bad).unwrap_err();
+            let err = check_category(bad).unwrap_err();
             assert!(err.starts_with(starts), "{bad}: {err}");
         }
     }

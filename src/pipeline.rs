@@ -37,6 +37,9 @@ impl FetchSummary {
     }
 }
 
+/// How long a URL's validators are kept after its last answer with a body.
+const VALIDATORS_KEPT: chrono::Duration = chrono::Duration::days(30);
+
 /// Fetches every source and stores what each returned. A failing source is logged and
 /// reported; the others go on. Then drops the bodies of messages sent longer ago than
 /// `[state] keep_messages`: every command that writes the state fetches first, and the daemon
@@ -99,6 +102,9 @@ pub async fn fetch(
             tracing::debug!("dropped the message bodies of {pruned} sent digest(s)");
         }
     }
+    store
+        .run(move |s| s.prune_http_validators(now - VALIDATORS_KEPT))
+        .await?;
     Ok(summary)
 }
 

@@ -375,3 +375,62 @@ async fn a_paper_sent_from_arxiv_is_not_sent_again_when_hugging_face_lists_it() 
         .unwrap();
     assert_eq!(upvotes, 103, "the upvotes arrived all the same");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn categories_that_arrive_after_a_digest_still_reach_category_topics() {
+    let env = arxiv_env(
+        "[[subscribers]]\nemail = \"cl@example.org\"\ntopics = [\"category:cs.CL\"]\n\
+         [[subscribers]]\nemail = \"sparse@example.org\"\ntopics = ['title:\"sparse attention\"']\n",
+    )
+    .await;
+    // Hugging Face lists the papers before arXiv's evening announcement.
+    serve_rss(
+        &env,
+        ResponseTemplate::new(200).set_body_raw(
+            include_str!("fixtures/arxiv_rss_empty.xml"),
+            "application/rss+xml",
+        ),
+    )
+    .await;
+    let first = env.run(&["send-now"]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let mails = env.mails();
+    assert!(
+        mails_to(&mails, "cl@example.org").is_empty(),
+        "no categories yet"
+    );
+    assert_eq!(
+        mails_to(&mails, "sparse@example.org")[0].arxiv_ids(),
+        ["2606.13392"]
+    );
+
+    env.serve_papers(FIXTURE).await;
+    serve_rss(
+        &env,
+        ResponseTemplate::new(200).set_body_raw(RSS, "application/rss+xml"),
+    )
+    .await;
+    let next = env.run(&["send-now"]).await;
+    assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
+    let mails = env.mails();
+    // The papers Hugging Face brought earlier match cs.CL now that arXiv names it.
+    assert_eq!(
+        mails_to(&mails, "cl@example.org")[0].arxiv_ids(),
+        ["2606.13681", "2606.13392", "2606.14230", "2606.14012"]
+    );
+    // And the one sparse@ was sent does not come to them again, though it is back in the
+    // window: the history of what they were given holds across sources.
+    assert_eq!(
+        mails_to(&mails, "sparse@example.org").len(),
+        1,
+        "{}",
+        stdout(&next)
+    );
+    assert!(
+        stdout(&next).contains(
+            "sparse@example.org: nothing to send: every matching paper was sent to them before"
+        ),
+        "{}",
+        stdout(&next)
+    );
+}

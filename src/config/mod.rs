@@ -982,7 +982,7 @@ fn validate_arxiv(raw: &raw::RawArxiv, problems: &mut Problems) -> Option<Option
     for (i, category) in raw.categories.iter().enumerate() {
         let category_key = key(&format!("categories[{i}]"));
         if let Some(text) = problems.valid(&category_key, category) {
-            match crate::category::is_category(&text) {
+            match crate::category::check_category(&text) {
                 Ok(()) => categories.push(text),
                 Err(e) => problems.report(&category_key, &text, e),
             }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::http::{Fetched, Fetcher, Get};
+use super::http::{Fetched, Fetcher, Get, Validators};
 use super::{BoxFuture, FetchRequest, PaperSource, SourceError, SourceFetch};
 use crate::config::HuggingFaceConfig;
 use crate::paper::{Paper, collapse_whitespace, normalize_arxiv_id};
@@ -53,12 +53,10 @@ impl HuggingFace {
         let mut any_ok = false;
         let mut validators = Vec::new();
         for date in lists {
-            match self
-                .fetch_list(fetcher, request, date, &mut validators)
-                .await
-            {
-                Ok(list) => {
+            match self.fetch_list(fetcher, request, date).await {
+                Ok((list, list_validators)) => {
                     any_ok = true;
+                    validators.extend(list_validators);
                     for paper in list {
                         match papers.get(&paper.arxiv_id) {
                             Some(&i) => ordered[i] = paper,
@@ -68,6 +66,12 @@ impl HuggingFace {
                             }
                         }
                     }
+                }
+                // Asked to wait: the other lists would only be refused too.
+                Err(e @ SourceError::Throttled { .. }) => {
+                    tracing::warn!(source = NAME, "{e}");
+                    first_error.get_or_insert(e);
+                    break;
                 }
                 Err(e) => {
                     tracing::warn!(source = NAME, "{e}");
@@ -85,14 +89,17 @@ impl HuggingFace {
     }
 
     /// One list (a date, or the latest), page by page until a short page or one unchanged
-    /// since the last fetch. The validators of the pages answered go to `validators`.
+    /// since the last fetch, with the validators of the pages answered: kept only if the
+    /// whole list is, so that a page is never skipped as unchanged when its papers were lost.
+    /// A list unchanged on its first page is taken as unchanged: a day's list is one page
+    /// (under 100 papers) in practice.
     async fn fetch_list(
         &self,
         fetcher: &Fetcher,
         request: &FetchRequest<'_>,
         date: Option<NaiveDate>,
-        validators: &mut Vec<(String, super::http::Validators)>,
-    ) -> Result<Vec<Paper>, SourceError> {
+    ) -> Result<(Vec<Paper>, Vec<(String, Validators)>), SourceError> {
+        let mut validators = Vec::new();
         let mut papers = Vec::new();
         let mut seen = HashSet::new();
         for page in 0..MAX_PAGES {
@@ -103,7 +110,10 @@ impl HuggingFace {
             if let Some(date) = date {
                 url.push_str(&format!("&date={}", date.format("%Y-%m-%d")));
             }
-            let Some(items) = self.get_page(fetcher, request, &url, validators).await? else {
+            let Some(items) = self
+                .get_page(fetcher, request, &url, &mut validators)
+                .await?
+            else {
                 break;
             };
             let count = items.len();
@@ -119,7 +129,7 @@ impl HuggingFace {
                 break;
             }
         }
-        Ok(papers)
+        Ok((papers, validators))
     }
 
     /// One page's items; `None` when it is unchanged since the last fetch.
@@ -128,7 +138,7 @@ impl HuggingFace {
         fetcher: &Fetcher,
         request: &FetchRequest<'_>,
         url: &str,
-        validators: &mut Vec<(String, super::http::Validators)>,
+        validators: &mut Vec<(String, Validators)>,
     ) -> Result<Option<Vec<serde_json::Value>>, SourceError> {
         let get = Get {
             validators: request.validators_for(url),

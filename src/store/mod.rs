@@ -65,6 +65,9 @@ pub struct UpsertReport {
     /// arXiv ids seen for the first time.
     pub new: Vec<String>,
     pub updated: usize,
+    /// Known papers that gained categories or upvotes, and so moved to the end of the fetch
+    /// sequence.
+    pub resurfaced: usize,
 }
 
 /// Where a subscriber's next window starts, and the period that set it.
@@ -294,18 +297,23 @@ impl Store {
         let now = time_key(now);
         self.write(|conn| {
             let mut report = UpsertReport::default();
-            let mut exists = conn.prepare_cached("SELECT 1 FROM papers WHERE arxiv_id = ?1")?;
+            // What a known paper lacks that a source may bring: categories, upvotes.
+            let mut known = conn.prepare_cached(
+                "SELECT categories = '[]', upvotes IS NULL FROM papers WHERE arxiv_id = ?1",
+            )?;
             let mut insert = conn.prepare_cached(
                 "INSERT INTO papers (arxiv_id, title, summary, authors, categories, published_at,
                     upvotes, num_comments, github_repo, github_stars, project_page, ai_summary,
                     ai_keywords, organization, source, first_seen_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
             )?;
-            // Upvotes and comments come together, from a source that reports upvotes; an empty
+            // Upvotes, comments and the abstract come together from a source that reports
+            // upvotes (Hugging Face's text wins over arXiv's, whichever came first); an empty
             // list is a source that does not know the field.
             let mut update = conn.prepare_cached(
                 "UPDATE papers SET upvotes = coalesce(?2, upvotes),
                     num_comments = CASE WHEN ?2 IS NULL THEN num_comments ELSE ?3 END,
+                    summary = CASE WHEN ?2 IS NULL OR ?13 = '' THEN summary ELSE ?13 END,
                     github_repo = coalesce(?4, github_repo),
                     github_stars = coalesce(?5, github_stars),
                     project_page = coalesce(?6, project_page),
@@ -317,9 +325,16 @@ impl Store {
                     updated_at = ?9
                  WHERE arxiv_id = ?1",
             )?;
+            // Moves a paper to the end of the fetch sequence.
+            let mut resequence = conn.prepare_cached(
+                "UPDATE papers SET seq = (SELECT max(seq) + 1 FROM papers) WHERE arxiv_id = ?1",
+            )?;
             for p in papers {
                 let categories = json(&p.categories);
-                if exists.exists([&p.arxiv_id])? {
+                let lacking: Option<(bool, bool)> = known
+                    .query_row([&p.arxiv_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((no_categories, no_upvotes)) = lacking {
                     update.execute(params![
                         p.arxiv_id,
                         p.upvotes,
@@ -333,8 +348,18 @@ impl Store {
                         p.organization,
                         json(&p.ai_keywords),
                         p.published_at.map(time_key),
+                        p.summary,
                     ])?;
                     report.updated += 1;
+                    // A paper that can now match what it could not (a `category:` topic, a
+                    // `require_upvotes` subscriber) is new again to the windows past it; whoever
+                    // was given it already is not given it twice.
+                    let matchable = (no_categories && !p.categories.is_empty())
+                        || (no_upvotes && p.upvotes.is_some());
+                    if matchable {
+                        resequence.execute([&p.arxiv_id])?;
+                        report.resurfaced += 1;
+                    }
                 } else {
                     insert.execute(params![
                         p.arxiv_id,
@@ -376,6 +401,18 @@ impl Store {
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forgets the validators of URLs not answered with a body since `before`: a dated list
+    /// is asked for a few days, then never again.
+    pub fn prune_http_validators(&mut self, before: DateTime<Utc>) -> Result<usize> {
+        let before = time_key(before);
+        self.write(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM http_validators WHERE updated_at < ?1",
+                [before],
+            )?)
+        })
     }
 
     /// Remembers the validators of URLs just fetched; a URL whose response had none is
@@ -1129,6 +1166,7 @@ mod tests {
             ..Paper::new("2606.13392", "MiniMax Sparse Attention")
         };
         let from_hf = Paper {
+            summary: "Hugging Face's abstract.".into(),
             upvotes: Some(103),
             num_comments: 4,
             ai_summary: Some("A short summary.".into()),
@@ -1151,6 +1189,7 @@ mod tests {
         };
         for paper in [merged(&from_arxiv, &from_hf), merged(&from_hf, &from_arxiv)] {
             assert_eq!(paper.categories, ["cs.CL", "cs.LG"]);
+            assert_eq!(paper.summary, "Hugging Face's abstract.");
             assert_eq!((paper.upvotes, paper.num_comments), (Some(103), 4));
             assert_eq!(paper.ai_summary.as_deref(), Some("A short summary."));
             assert!(paper.github_repo.is_some());
@@ -1178,6 +1217,72 @@ mod tests {
         let kept = store.http_validators().unwrap();
         assert_eq!(kept.len(), 1);
         assert_eq!(kept["a"], tagged);
+        let month = chrono::Duration::days(30);
+        assert_eq!(store.prune_http_validators(now - month).unwrap(), 0);
+        assert_eq!(store.prune_http_validators(now + month).unwrap(), 1);
+        assert!(store.http_validators().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_paper_that_gains_categories_or_upvotes_moves_to_the_end_of_the_sequence() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = Utc::now();
+        let papers = [
+            paper("2606.00001", 1),
+            paper("2606.00002", 2),
+            paper("2606.00003", 3),
+        ];
+        store.upsert_papers("huggingface", &papers, now).unwrap();
+        let seqs = |store: &Store| -> Vec<(String, i64)> {
+            let mut all: Vec<_> = store
+                .papers_in_range(0, 100)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.paper.arxiv_id, p.seq))
+                .collect();
+            all.sort();
+            all
+        };
+        // Refreshed upvotes change nothing; categories newly known move the paper.
+        store
+            .upsert_papers("huggingface", &[paper("2606.00001", 9)], now)
+            .unwrap();
+        let with_categories = Paper {
+            categories: vec!["cs.CL".into()],
+            ..Paper::new("2606.00001", "Paper 2606.00001")
+        };
+        let report = store
+            .upsert_papers("arxiv", std::slice::from_ref(&with_categories), now)
+            .unwrap();
+        assert_eq!(report.resurfaced, 1);
+        // Known already: no second move.
+        let again = store
+            .upsert_papers("arxiv", std::slice::from_ref(&with_categories), now)
+            .unwrap();
+        assert_eq!(again.resurfaced, 0);
+        let fresh = store
+            .upsert_papers("arxiv", &[Paper::new("2606.00004", "From arXiv")], now)
+            .unwrap();
+        assert_eq!(fresh.new.len(), 1);
+        // Upvotes newly known move an arXiv paper too.
+        let report = store
+            .upsert_papers("huggingface", &[paper("2606.00004", 5)], now)
+            .unwrap();
+        assert_eq!(report.resurfaced, 1);
+        assert_eq!(
+            seqs(&store),
+            [
+                ("2606.00001".to_string(), 4),
+                ("2606.00002".to_string(), 2),
+                ("2606.00003".to_string(), 3),
+                ("2606.00004".to_string(), 6)
+            ]
+        );
+        // A sequence number is never handed out twice.
+        store
+            .upsert_papers("arxiv", &[Paper::new("2606.00005", "Later")], now)
+            .unwrap();
+        assert_eq!(store.latest_seq().unwrap(), 7);
     }
 
     #[test]

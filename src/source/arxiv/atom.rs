@@ -7,7 +7,7 @@ use super::xml::{self, Element};
 use super::{Entry, FeedError, Skipped, id_and_version};
 
 /// One page of API results.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Page {
     pub entries: Vec<Entry>,
     /// Entries that could not be read; the others are in `entries`.

@@ -59,52 +59,77 @@ impl Arxiv {
         request: &FetchRequest<'_>,
     ) -> Result<SourceFetch, SourceError> {
         let mut fetched = SourceFetch::default();
+        let announcement = self.announcement(fetcher, request, &mut fetched).await;
+        let Some(since) = request.since else {
+            return announcement.map(|()| fetched);
+        };
+        // A backfill is worth having even when today's feed failed, and the reverse.
+        let known: HashSet<String> = fetched.papers.iter().map(|p| p.arxiv_id.clone()).collect();
+        let (listed, backfill) = self.backfill(fetcher, since).await;
+        fetched
+            .papers
+            .extend(listed.into_iter().filter(|p| !known.contains(&p.arxiv_id)));
+        match (announcement, backfill) {
+            (Err(e), Err(_)) => Err(e),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => {
+                tracing::warn!(source = NAME, "keeping what came: {e}");
+                Ok(fetched)
+            }
+            (Ok(()), Ok(())) => Ok(fetched),
+        }
+    }
+
+    /// Today's announcement, into `fetched`: new papers and cross-lists, and replacements
+    /// if configured.
+    async fn announcement(
+        &self,
+        fetcher: &Fetcher,
+        request: &FetchRequest<'_>,
+        fetched: &mut SourceFetch,
+    ) -> Result<(), SourceError> {
         let url = self.rss_url();
         let get = Get {
             validators: request.validators_for(&url),
             spacing: Some(SPACING),
             ..Get::new(&url, self.config.timeout)
         };
-        match fetcher.get(get).await? {
-            Fetched::NotModified => tracing::debug!(source = NAME, "no new announcement"),
-            Fetched::Body { body, validators } => {
-                let feed = rss::parse(&body).map_err(|e| malformed(&url, e))?;
-                for skipped in &feed.skipped {
-                    tracing::warn!(source = NAME, %url, "skipping {skipped}");
-                }
-                let wanted = |entry: &Entry| {
-                    self.config.include_replacements
-                        || !entry
-                            .announce_type
-                            .is_some_and(AnnounceType::is_replacement)
-                };
-                fetched.papers = feed
-                    .entries
-                    .into_iter()
-                    .filter(wanted)
-                    .map(Entry::into_paper)
-                    .collect();
-                fetched.validators.push((url, validators));
+        let (body, validators) = match fetcher.get(get).await? {
+            Fetched::NotModified => {
+                tracing::debug!(source = NAME, "no new announcement");
+                return Ok(());
             }
+            Fetched::Body { body, validators } => (body, validators),
+        };
+        let feed = rss::parse(&body).map_err(|e| malformed(&url, e))?;
+        for skipped in &feed.skipped {
+            tracing::warn!(source = NAME, %url, "skipping {skipped}");
         }
-        if let Some(since) = request.since {
-            let known: HashSet<String> =
-                fetched.papers.iter().map(|p| p.arxiv_id.clone()).collect();
-            let listed = self.backfill(fetcher, since).await?;
-            fetched
-                .papers
-                .extend(listed.into_iter().filter(|p| !known.contains(&p.arxiv_id)));
-        }
-        Ok(fetched)
+        let wanted = |entry: &Entry| {
+            self.config.include_replacements
+                || !entry
+                    .announce_type
+                    .is_some_and(AnnounceType::is_replacement)
+        };
+        fetched.papers = feed
+            .entries
+            .into_iter()
+            .filter(wanted)
+            .map(Entry::into_paper)
+            .collect();
+        fetched.validators.push((url, validators));
+        Ok(())
     }
 
-    /// Every paper first submitted on or after `since` in the configured categories, newest
-    /// first, from the API, page by page until the listing reaches the day before.
+    /// The papers of the configured categories submitted since the day before `since` (the
+    /// announcement of a day holds what was submitted from the afternoon before, US Eastern
+    /// time), from the API, newest first, page by page until the listing passes that. A
+    /// failing page ends the backfill with the papers listed so far.
     async fn backfill(
         &self,
         fetcher: &Fetcher,
         since: NaiveDate,
-    ) -> Result<Vec<Paper>, SourceError> {
+    ) -> (Vec<Paper>, Result<(), SourceError>) {
+        let from = since - chrono::Duration::days(1);
         let query = self
             .config
             .categories
@@ -116,32 +141,16 @@ impl Arxiv {
         let mut seen = HashSet::new();
         for page in 0..MAX_PAGES {
             let start = page * PAGE_SIZE;
-            let mut url = reqwest::Url::parse(&self.config.api_url)
-                .map_err(|e| malformed(&self.config.api_url, e))?;
-            url.query_pairs_mut()
-                .append_pair("search_query", &query)
-                .append_pair("sortBy", "submittedDate")
-                .append_pair("sortOrder", "descending")
-                .append_pair("start", &start.to_string())
-                .append_pair("max_results", &PAGE_SIZE.to_string());
-            let url = url.to_string();
-            let get = Get {
-                spacing: Some(SPACING),
-                ..Get::new(&url, self.config.timeout)
+            let listing = match self.listing_page(fetcher, &query, start).await {
+                Ok(listing) => listing,
+                Err(e) => return (papers, Err(e)),
             };
-            let Fetched::Body { body, .. } = fetcher.get(get).await? else {
-                break;
-            };
-            let listing = atom::parse(&body).map_err(|e| malformed(&url, e))?;
-            for skipped in &listing.skipped {
-                tracing::warn!(source = NAME, %url, "skipping {skipped}");
-            }
             let count = listing.entries.len() as u64;
             let before = papers.len();
-            let mut reached_before = false;
+            let mut passed = false;
             for entry in listing.entries {
-                if entry.published.is_some_and(|p| p.date_naive() < since) {
-                    reached_before = true;
+                if entry.published.is_some_and(|p| p.date_naive() < from) {
+                    passed = true;
                     continue;
                 }
                 if seen.insert(entry.arxiv_id.clone()) {
@@ -149,18 +158,54 @@ impl Arxiv {
                 }
             }
             tracing::info!(source = NAME, start, listed = count, "backfill page");
-            // The listing is newest first: past `since` it is done. A short page is the last
-            // (whatever totalResults says), and so is one with nothing new, from a server
-            // that ignores `start`.
-            let last = reached_before
-                || count < PAGE_SIZE
-                || papers.len() == before
-                || start + count >= listing.total_results;
-            if last {
+            let total = listing.total_results;
+            // The listing is newest first: past `from` it is done. A short page is the last
+            // (the API is known to answer one now and then mid-listing: say so), and so is one
+            // with nothing new, from a server that ignores `start`.
+            if !passed && count < PAGE_SIZE && start + count < total {
+                tracing::warn!(
+                    source = NAME,
+                    "the API's listing ended at {} of {total}; the rest stays unfilled",
+                    start + count
+                );
+            }
+            if passed || count < PAGE_SIZE || papers.len() == before || start + count >= total {
                 break;
             }
         }
-        Ok(papers)
+        (papers, Ok(()))
+    }
+
+    /// One page of the API's listing of `query`, from `start`.
+    async fn listing_page(
+        &self,
+        fetcher: &Fetcher,
+        query: &str,
+        start: u64,
+    ) -> Result<atom::Page, SourceError> {
+        let mut url = reqwest::Url::parse(&self.config.api_url)
+            .map_err(|e| malformed(&self.config.api_url, e))?;
+        url.query_pairs_mut()
+            .append_pair("search_query", query)
+            .append_pair("sortBy", "submittedDate")
+            .append_pair("sortOrder", "descending")
+            .append_pair("start", &start.to_string())
+            .append_pair("max_results", &PAGE_SIZE.to_string());
+        let url = url.to_string();
+        let get = Get {
+            spacing: Some(SPACING),
+            ..Get::new(&url, self.config.timeout)
+        };
+        // Listings are not asked conditionally (they change with every submission), so
+        // there is no 304 to expect.
+        let Fetched::Body { body, .. } = fetcher.get(get).await? else {
+            return Ok(atom::Page::default());
+        };
+        let listing = atom::parse(&body).map_err(|e| malformed(&url, e))?;
+        for skipped in &listing.skipped {
+            tracing::warn!(source = NAME, %url, "skipping {skipped}");
+        }
+        Ok(listing)
     }
 }
 
