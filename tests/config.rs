@@ -324,6 +324,37 @@ fn arxiv_categories_are_checked_against_the_taxonomy_and_topics_against_them() {
 }
 
 #[test]
+fn a_hugging_face_token_file_must_be_readable_and_an_empty_one_is_a_warning() {
+    let found = problems(&format!(
+        "{MINIMAL}\n[sources.huggingface]\ntoken_file = \"/nonexistent/hf-token\"\n"
+    ));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with(
+            "sources.huggingface.token_file \"/nonexistent/hf-token\": cannot be read"
+        ),
+        "{found:#?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("hf-token");
+    std::fs::write(&empty, "\n").unwrap();
+    let (_dir, config) = load(
+        &format!(
+            "{MINIMAL}\n[sources.huggingface]\ntoken_file = {:?}\n",
+            empty.display().to_string()
+        ),
+        &[],
+    );
+    let config = config.unwrap();
+    assert!(config.sources.huggingface.unwrap().token.is_none());
+    assert!(
+        config.warnings[0].contains("is empty, so no token is sent"),
+        "{:#?}",
+        config.warnings
+    );
+}
+
+#[test]
 fn a_password_is_never_sent_unencrypted_beyond_this_machine() {
     let smtp = |host: &str| {
         format!(

@@ -306,8 +306,12 @@ async fn fetch_since_fills_in_from_the_api_for_the_configured_categories() {
         .mount(&env.hf)
         .await;
     let since = yesterday.to_string();
+    let started = std::time::Instant::now();
     let out = env.run(&["fetch", "--since", &since]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The feed, then the API page, 3 seconds apart as arXiv asks (the spacing itself is
+    // tested under paused time in source::http).
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3));
     let listed = stdout(&out);
     for id in [
         "2606.13677",
@@ -433,4 +437,27 @@ async fn categories_that_arrive_after_a_digest_still_reach_category_topics() {
         "{}",
         stdout(&next)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replacements_come_only_when_asked_for() {
+    let env =
+        arxiv_env("[[subscribers]]\nemail = \"cl@example.org\"\ntopics = [\"category:cs.CL\"]\n")
+            .await;
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    let config = config.replace(
+        "[sources.arxiv]\nenabled = true\n",
+        "[sources.arxiv]\nenabled = true\ninclude_replacements = true\n",
+    );
+    std::fs::write(&env.config, config).unwrap();
+    serve_rss(
+        &env,
+        ResponseTemplate::new(200).set_body_raw(RSS, "application/rss+xml"),
+    )
+    .await;
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mails = env.mails();
+    let ids = mails_to(&mails, "cl@example.org")[0].arxiv_ids();
+    assert!(ids.contains(&"2509.08817".to_string()), "{ids:?}");
 }
