@@ -15,6 +15,7 @@ use lettre::message::Mailbox;
 
 use crate::topics::TopicQuery;
 
+pub mod bibtex;
 mod cron;
 mod problems;
 mod raw;
