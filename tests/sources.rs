@@ -461,3 +461,41 @@ async fn replacements_come_only_when_asked_for() {
     let ids = mails_to(&mails, "cl@example.org")[0].arxiv_ids();
     assert!(ids.contains(&"2509.08817".to_string()), "{ids:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liked_papers_are_looked_up_by_id_in_one_request_per_batch() {
+    let server = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/query"))
+        .and(wiremock::matchers::query_param(
+            "id_list",
+            "2606.13677,2606.13591",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            include_str!("fixtures/arxiv_api.xml"),
+            "application/atom+xml",
+        ))
+        .mount(&server)
+        .await;
+    let fetcher = paperboy::source::http::Fetcher::new().unwrap();
+    let ids = ["2606.13677".to_string(), "2606.13591".to_string()];
+    let papers = paperboy::source::arxiv::look_up(
+        &fetcher,
+        &format!("{}/api/query", server.uri()),
+        std::time::Duration::from_secs(5),
+        &ids,
+    )
+    .await
+    .unwrap();
+    assert_eq!(papers[0].arxiv_id, "2606.13677");
+    assert_eq!(
+        papers[0].title,
+        "Mana: Dexterous Manipulation of Articulated Tools"
+    );
+    assert_eq!(
+        papers[0].categories[0], "cs.RO",
+        "the primary category first"
+    );
+    assert!(papers.iter().all(|p| p.upvotes.is_none()));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}

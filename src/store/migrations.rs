@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
 
 /// The first release's schema.
 const SCHEMA_1: &str = r#"
@@ -182,6 +182,19 @@ CREATE TABLE http_validators (
     etag          TEXT,
     last_modified TEXT,
     updated_at    TEXT NOT NULL
+) WITHOUT ROWID;
+"#;
+
+/// Papers looked up by id (the ones subscribers like), kept apart from `papers` so that they
+/// never enter a digest's window: each is fetched once.
+const SCHEMA_4: &str = r#"
+CREATE TABLE looked_up (
+    arxiv_id   TEXT PRIMARY KEY,
+    title      TEXT NOT NULL,
+    summary    TEXT NOT NULL,
+    authors    TEXT NOT NULL,      -- JSON array
+    categories TEXT NOT NULL,      -- JSON array
+    fetched_at TEXT NOT NULL
 ) WITHOUT ROWID;
 "#;
 

@@ -441,6 +441,58 @@ impl Store {
         })
     }
 
+    /// What the state knows of each of `arxiv_ids`: from the papers fetched, else from the
+    /// ones looked up before. Ids it does not know are absent.
+    pub fn known_papers(&self, arxiv_ids: &[String]) -> Result<Vec<Paper>> {
+        let mut fetched = self.conn.prepare_cached(
+            "SELECT arxiv_id, title, summary, authors, categories FROM papers WHERE arxiv_id = ?1",
+        )?;
+        let mut looked_up = self.conn.prepare_cached(
+            "SELECT arxiv_id, title, summary, authors, categories FROM looked_up
+             WHERE arxiv_id = ?1",
+        )?;
+        let read = |r: &rusqlite::Row<'_>| {
+            Ok(Paper {
+                summary: r.get(2)?,
+                authors: list(r, 3)?,
+                categories: list(r, 4)?,
+                ..Paper::new(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?)
+            })
+        };
+        let mut papers = Vec::with_capacity(arxiv_ids.len());
+        for id in arxiv_ids {
+            let paper = match fetched.query_row([id], read).optional()? {
+                Some(paper) => Some(paper),
+                None => looked_up.query_row([id], read).optional()?,
+            };
+            papers.extend(paper);
+        }
+        Ok(papers)
+    }
+
+    /// Keeps papers looked up by id, so that each is fetched once.
+    pub fn save_looked_up(&mut self, papers: &[Paper], now: DateTime<Utc>) -> Result<()> {
+        let now = time_key(now);
+        self.write(|conn| {
+            let mut insert = conn.prepare_cached(
+                "INSERT OR REPLACE INTO looked_up
+                    (arxiv_id, title, summary, authors, categories, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for p in papers {
+                insert.execute(params![
+                    p.arxiv_id,
+                    p.title,
+                    p.summary,
+                    json(&p.authors),
+                    json(&p.categories),
+                    now
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
     /// The highest fetch sequence so far (0 for an empty database).
     pub fn latest_seq(&self) -> Result<i64> {
         Ok(self
@@ -1029,7 +1081,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         // The empty periods became cursors, past the last window of each subscriber.
         let cursors = store.cursors().unwrap();
         let ends: Vec<(&str, i64)> = ["alice@example.org", "bob@example.org", "carol@example.org"]
@@ -1283,6 +1335,33 @@ mod tests {
             .upsert_papers("arxiv", &[Paper::new("2606.00005", "Later")], now)
             .unwrap();
         assert_eq!(store.latest_seq().unwrap(), 7);
+    }
+
+    #[test]
+    fn papers_looked_up_are_known_without_entering_any_window() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = Utc::now();
+        store
+            .upsert_papers("huggingface", &[paper("2606.00001", 1)], now)
+            .unwrap();
+        let liked = Paper {
+            summary: "An abstract.".into(),
+            categories: vec!["hep-th".into()],
+            ..Paper::new("hep-th/9901001", "Liked long ago")
+        };
+        store
+            .save_looked_up(std::slice::from_ref(&liked), now)
+            .unwrap();
+        let ids = ["2606.00001", "hep-th/9901001", "2606.99999"].map(String::from);
+        let known = store.known_papers(&ids).unwrap();
+        let titles: Vec<&str> = known.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles, ["Paper 2606.00001", "Liked long ago"]);
+        assert_eq!(known[1].categories, ["hep-th"]);
+        assert_eq!(
+            store.latest_seq().unwrap(),
+            1,
+            "no new paper in the windows"
+        );
     }
 
     #[test]

@@ -209,6 +209,41 @@ impl Arxiv {
     }
 }
 
+/// How many ids one API request looks up; arXiv's `id_list` takes many, a URL does not.
+const LOOKUP_BATCH: usize = 100;
+
+/// Looks papers up by arXiv id through the API at `api_url` (`id_list=`), a batch per request,
+/// spaced as every arXiv request is. Ids the API does not know are simply absent from the
+/// answer; the caller says which are missing.
+pub async fn look_up(
+    fetcher: &Fetcher,
+    api_url: &str,
+    timeout: Duration,
+    ids: &[String],
+) -> Result<Vec<Paper>, SourceError> {
+    let mut papers = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(LOOKUP_BATCH) {
+        let mut url = reqwest::Url::parse(api_url).map_err(|e| malformed(api_url, e))?;
+        url.query_pairs_mut()
+            .append_pair("id_list", &batch.join(","))
+            .append_pair("max_results", &batch.len().to_string());
+        let url = url.to_string();
+        let get = Get {
+            spacing: Some(SPACING),
+            ..Get::new(&url, timeout)
+        };
+        let Fetched::Body { body, .. } = fetcher.get(get).await? else {
+            continue;
+        };
+        let page = atom::parse(&body).map_err(|e| malformed(&url, e))?;
+        for skipped in &page.skipped {
+            tracing::warn!(source = NAME, %url, "skipping {skipped}");
+        }
+        papers.extend(page.entries.into_iter().map(Entry::into_paper));
+    }
+    Ok(papers)
+}
+
 impl PaperSource for Arxiv {
     fn name(&self) -> &'static str {
         NAME
