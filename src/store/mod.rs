@@ -307,16 +307,18 @@ impl Store {
                     ai_keywords, organization, source, first_seen_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
             )?;
-            // Upvotes, comments and the abstract come together from a source that reports
-            // upvotes (Hugging Face's text wins over arXiv's, whichever came first); an empty
-            // list is a source that does not know the field.
+            // Upvotes, comments, the abstract and the links come together from a source that
+            // reports upvotes (Hugging Face's win over arXiv's, whichever came first; arXiv's
+            // links only fill a gap); an empty list is a source that does not know the field.
             let mut update = conn.prepare_cached(
                 "UPDATE papers SET upvotes = coalesce(?2, upvotes),
                     num_comments = CASE WHEN ?2 IS NULL THEN num_comments ELSE ?3 END,
                     summary = CASE WHEN ?2 IS NULL OR ?13 = '' THEN summary ELSE ?13 END,
-                    github_repo = coalesce(?4, github_repo),
+                    github_repo = CASE WHEN ?2 IS NULL THEN coalesce(github_repo, ?4)
+                        ELSE coalesce(?4, github_repo) END,
                     github_stars = coalesce(?5, github_stars),
-                    project_page = coalesce(?6, project_page),
+                    project_page = CASE WHEN ?2 IS NULL THEN coalesce(project_page, ?6)
+                        ELSE coalesce(?6, project_page) END,
                     ai_summary = coalesce(?7, ai_summary),
                     categories = CASE WHEN ?8 = '[]' THEN categories ELSE ?8 END,
                     organization = coalesce(?10, organization),
@@ -1214,6 +1216,8 @@ mod tests {
     fn a_paper_from_both_sources_keeps_arxiv_categories_and_hugging_face_upvotes() {
         let from_arxiv = Paper {
             summary: "The abstract.".into(),
+            github_repo: Some("https://github.com/someone/else".into()),
+            project_page: Some("https://msa.example.org".into()),
             categories: vec!["cs.CL".into(), "cs.LG".into()],
             ..Paper::new("2606.13392", "MiniMax Sparse Attention")
         };
@@ -1244,7 +1248,14 @@ mod tests {
             assert_eq!(paper.summary, "Hugging Face's abstract.");
             assert_eq!((paper.upvotes, paper.num_comments), (Some(103), 4));
             assert_eq!(paper.ai_summary.as_deref(), Some("A short summary."));
-            assert!(paper.github_repo.is_some());
+            assert_eq!(
+                paper.github_repo.as_deref(),
+                Some("https://github.com/example/msa")
+            );
+            assert_eq!(
+                paper.project_page.as_deref(),
+                Some("https://msa.example.org")
+            );
         }
     }
 

@@ -14,10 +14,6 @@ pub struct Page {
     pub skipped: Vec<Skipped>,
     /// Results the query has in all, over every page.
     pub total_results: u64,
-    /// The 0-based index of this page's first result: the request's `start`.
-    pub start_index: u64,
-    /// The request's `max_results`, not the number of entries on this page.
-    pub items_per_page: u64,
 }
 
 /// Reads one API page. The API reports a bad query as a feed with a single error entry; that is
@@ -42,8 +38,6 @@ pub fn parse(body: &[u8]) -> Result<Page, FeedError> {
         entries: Vec::new(),
         skipped: Vec::new(),
         total_results: number("totalResults")?,
-        start_index: number("startIndex")?,
-        items_per_page: number("itemsPerPage")?,
     };
     for (i, entry) in feed.children("entry").enumerate() {
         match parse_entry(entry) {
@@ -108,7 +102,6 @@ fn parse_entry(entry: &Element) -> Result<Entry, String> {
                 .map(|d| d.with_timezone(&Utc))
         }),
         comment: entry.child_text("comment"),
-        doi: entry.child_text("doi"),
     })
 }
 
@@ -155,10 +148,7 @@ mod tests {
     fn reads_the_sample_page() {
         let page = parse(FIXTURE).unwrap();
         assert_eq!(page.skipped, vec![]);
-        assert_eq!(
-            (page.total_results, page.start_index, page.items_per_page),
-            (28946, 0, 5)
-        );
+        assert_eq!(page.total_results, 28946);
         let ids: Vec<_> = page
             .entries
             .iter()
@@ -198,7 +188,6 @@ mod tests {
             Some("Project Page: https://zhaohengyin.github.io/mana")
         );
         assert_eq!(mana.announce_type, None);
-        assert_eq!(mana.doi, None);
         assert!(
             mana.summary
                 .contains("functional affordances (<1 minute per tool)."),
@@ -245,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_paging_doi_and_old_style_ids() {
+    fn reads_paging_comments_and_old_style_ids() {
         let body = page_of(
             PAGING,
             r#"<entry><id>http://arxiv.org/abs/hep-th/9901001v3</id>
@@ -254,17 +243,13 @@ mod tests {
                 <arxiv:comment>12 pages, &lt;b&gt;LaTeX&lt;/b&gt;</arxiv:comment></entry>"#,
         );
         let page = parse(body.as_bytes()).unwrap();
-        assert_eq!(
-            (page.total_results, page.start_index, page.items_per_page),
-            (250, 200, 100)
-        );
+        assert_eq!(page.total_results, 250);
         let e = &page.entries[0];
         assert_eq!(
             (e.arxiv_id.as_str(), e.version),
             ("hep-th/9901001", Some(3))
         );
         assert_eq!(e.title, "Old style");
-        assert_eq!(e.doi.as_deref(), Some("10.1103/PhysRevD.59.1"));
         assert_eq!(e.comment.as_deref(), Some("12 pages, <b>LaTeX</b>"));
         assert_eq!(e.categories, Vec::<String>::new());
     }

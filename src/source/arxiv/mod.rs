@@ -258,6 +258,18 @@ impl PaperSource for Arxiv {
     }
 }
 
+/// The code and project links an arXiv comment names ("Code: https://github.com/…",
+/// "Project page: https://…"): the first GitHub link, and the first other web link.
+fn links(comment: &str) -> (Option<String>, Option<String>) {
+    let urls = comment
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '(' || c == ')')
+        .filter(|w| w.starts_with("https://") || w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(['.', ':']).to_string());
+    let (github, other): (Vec<String>, Vec<String>) =
+        urls.partition(|u| u.contains("://github.com/"));
+    (github.into_iter().next(), other.into_iter().next())
+}
+
 fn malformed(url: &str, error: impl std::error::Error + Send + Sync + 'static) -> SourceError {
     SourceError::Malformed {
         source_name: NAME,
@@ -270,7 +282,10 @@ impl Entry {
     /// The paper as the rest of Paperboy knows it: no upvotes known (arXiv has none), so
     /// Hugging Face's, should it list the paper, fill them in.
     pub fn into_paper(self) -> Paper {
+        let (github_repo, project_page) = links(self.comment.as_deref().unwrap_or(""));
         Paper {
+            github_repo,
+            project_page,
             summary: self.summary,
             authors: self.authors,
             categories: self.categories,
@@ -299,7 +314,6 @@ pub struct Entry {
     pub published: Option<DateTime<Utc>>,
     /// The authors' comment (pages, venue, project page); only the API carries it.
     pub comment: Option<String>,
-    pub doi: Option<String>,
 }
 
 /// Why a paper is in an announcement.
@@ -396,6 +410,22 @@ fn id_and_version(raw: &str) -> Option<(String, Option<u32>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comment_gives_the_code_and_project_links() {
+        assert_eq!(
+            links("Project Page: https://zhaohengyin.github.io/mana"),
+            (None, Some("https://zhaohengyin.github.io/mana".into()))
+        );
+        assert_eq!(
+            links("12 pages. Code: https://github.com/a/b. Demo (https://a.org/x);"),
+            (
+                Some("https://github.com/a/b".into()),
+                Some("https://a.org/x".into())
+            )
+        );
+        assert_eq!(links("Accepted at ICML 2026"), (None, None));
+    }
 
     #[test]
     fn splits_ids_from_versions() {

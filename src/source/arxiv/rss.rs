@@ -101,7 +101,6 @@ fn parse_item(item: &Element, channel_date: Option<DateTime<Utc>>) -> Result<Ent
             .and_then(|d| rfc2822(&d))
             .or(channel_date),
         comment: None,
-        doi: item.child_text("DOI").or_else(|| item.child_text("doi")),
     })
 }
 
@@ -369,16 +368,6 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(split_authors(text), want, "{text}");
         }
-    }
-
-    #[test]
-    fn reads_the_doi_when_there_is_one() {
-        let feed = fixture();
-        assert_eq!(
-            entry(&feed, "2509.08817").doi.as_deref(),
-            Some("10.1162/tacl_a_00712")
-        );
-        assert_eq!(entry(&feed, "2606.13392").doi, None);
     }
 
     #[test]
