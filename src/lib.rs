@@ -26,6 +26,7 @@ pub mod paper;
 pub mod pipeline;
 pub mod render;
 pub mod schedule;
+pub mod similar;
 pub mod source;
 pub mod stop;
 pub mod store;

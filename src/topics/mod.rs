@@ -48,3 +48,6 @@ pub use index::PaperIndex;
 pub use paper_set::PaperSet;
 pub use query::TopicQuery;
 pub use set::{Matches, QueryId, QuerySet};
+// `similar` vectorises papers with the query language's tokens and stems, so that a liked paper
+// and a query word see text the same way.
+pub(crate) use text::{for_each_token, stem, stemmer};
