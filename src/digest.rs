@@ -8,7 +8,7 @@
 //! the cap are not carried over: the next digest starts after this window.
 
 use std::cmp::Reverse;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
@@ -71,21 +71,57 @@ pub fn lower_bound(cursor: Option<&Cursor>, first_lower: i64) -> i64 {
     cursor.map_or(first_lower, |c| c.window_end_seq)
 }
 
+/// What one "more like these papers" topic matched among the candidates: those scoring at
+/// least its `min_score`, each with its score and the title of the liked paper it is
+/// closest to.
+#[derive(Debug, Clone)]
+pub struct LikeMatches {
+    pub papers: PaperSet,
+    pub scores: HashMap<usize, (f32, String)>,
+    /// At most this many of a digest's papers may come from this topic alone.
+    pub max_papers: Option<usize>,
+}
+
+/// One topic's matches among the candidates.
+#[derive(Debug, Clone, Copy)]
+pub enum TopicSet<'m> {
+    Query(&'m PaperSet),
+    Like(&'m LikeMatches),
+}
+
+impl<'m> TopicSet<'m> {
+    fn papers(self) -> &'m PaperSet {
+        match self {
+            TopicSet::Query(papers) => papers,
+            TopicSet::Like(like) => &like.papers,
+        }
+    }
+
+    /// A query topic's set from the run's query matches.
+    pub fn query(matches: &'m Matches, id: QueryId) -> TopicSet<'m> {
+        TopicSet::Query(matches.papers(id))
+    }
+}
+
 /// What one subscriber's topics matched among the candidates.
 pub struct TopicMatches<'m> {
-    /// Per topic, the candidates it matched.
-    topics: Vec<&'m PaperSet>,
+    /// Per topic, in config order.
+    topics: Vec<TopicSet<'m>>,
     /// The candidates any topic matched; `None` for a subscriber without topics, who wants
     /// every paper.
     any: Option<PaperSet>,
 }
 
 impl<'m> TopicMatches<'m> {
-    pub fn new(matches: &'m Matches, ids: &[QueryId]) -> Self {
-        TopicMatches {
-            topics: ids.iter().map(|&id| matches.papers(id)).collect(),
-            any: (!ids.is_empty()).then(|| matches.union_of(ids.iter().copied())),
-        }
+    pub fn new(topics: Vec<TopicSet<'m>>) -> Self {
+        let any = topics.split_first().map(|(first, rest)| {
+            let mut any = first.papers().clone();
+            for topic in rest {
+                any.union_with(topic.papers());
+            }
+            any
+        });
+        TopicMatches { topics, any }
     }
 
     /// The wanted candidates among `range`, in index order.
@@ -99,7 +135,30 @@ impl<'m> TopicMatches<'m> {
     /// The indexes of the topics that candidate `i` matched.
     fn topics_of(&self, i: usize) -> Vec<usize> {
         (0..self.topics.len())
-            .filter(|&t| self.topics[t].contains(i))
+            .filter(|&t| self.topics[t].papers().contains(i))
+            .collect()
+    }
+
+    /// Candidate `i`'s best score among the like topics that matched it, with the liked
+    /// paper it is closest to.
+    fn like_of(&self, i: usize) -> Option<(f32, &'m str)> {
+        self.topics
+            .iter()
+            .filter_map(|topic| match topic {
+                TopicSet::Like(like) => like.scores.get(&i).map(|(s, t)| (*s, t.as_str())),
+                TopicSet::Query(_) => None,
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
+    /// Per topic, how many papers it may bring on its own.
+    fn caps(&self) -> Vec<Option<usize>> {
+        self.topics
+            .iter()
+            .map(|topic| match topic {
+                TopicSet::Like(like) => like.max_papers,
+                TopicSet::Query(_) => None,
+            })
             .collect()
     }
 }
@@ -181,13 +240,29 @@ impl Eligible {
             if given.contains(&candidates[i].paper.arxiv_id) {
                 reason = reason.max(NothingReason::AlreadySent);
             } else {
+                let like = wanted.like_of(i);
                 picks.push(Pick {
                     candidate: i,
                     topics: wanted.topics_of(i),
+                    like_score: like.map(|(score, _)| score),
+                    like: like.map(|(_, title)| title.to_string()),
                 });
             }
         }
         rank(&mut picks, candidates);
+        // A like topic's own cap: past it, a paper only that topic matched stays out.
+        let caps = wanted.caps();
+        let mut brought = vec![0usize; caps.len()];
+        picks.retain(|pick| {
+            let open = pick
+                .topics
+                .iter()
+                .any(|&t| caps[t].is_none_or(|cap| brought[t] < cap));
+            if open {
+                pick.topics.iter().for_each(|&t| brought[t] += 1);
+            }
+            open || pick.topics.is_empty()
+        });
         picks.truncate(max_papers);
         if picks.is_empty() {
             Err(reason)
@@ -198,25 +273,36 @@ impl Eligible {
 }
 
 /// A paper chosen for a digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pick {
     /// Its index among the candidates.
     pub candidate: usize,
     /// The indexes of the subscriber's topics it matched.
     pub topics: Vec<usize>,
+    /// Its best score among the like topics that matched it.
+    pub like_score: Option<f32>,
+    /// The title of the liked paper it is closest to.
+    pub like: Option<String>,
 }
 
-/// Upvotes (highest first), then how many topics matched, then newest, then arXiv id so the
-/// order is total.
+/// Papers a like topic matched first, by score (those say best what the subscriber wants);
+/// then upvotes (highest first), then how many topics matched, then newest, then arXiv id so
+/// the order is total.
 fn rank(picks: &mut [Pick], candidates: &[StoredPaper]) {
-    picks.sort_by_key(|pick| {
-        let p = &candidates[pick.candidate].paper;
-        (
-            Reverse(p.upvotes),
-            Reverse(pick.topics.len()),
-            Reverse(p.published_at),
-            Reverse(p.arxiv_id.clone()),
-        )
+    picks.sort_by(|a, b| {
+        let like = |p: &Pick| p.like_score.unwrap_or(f32::NEG_INFINITY);
+        like(b).total_cmp(&like(a)).then_with(|| {
+            let key = |pick: &Pick| {
+                let p = &candidates[pick.candidate].paper;
+                (
+                    Reverse(p.upvotes),
+                    Reverse(pick.topics.len()),
+                    Reverse(p.published_at),
+                    Reverse(p.arxiv_id.clone()),
+                )
+            };
+            key(a).cmp(&key(b))
+        })
     });
 }
 
@@ -245,6 +331,7 @@ pub fn compose(
         .iter()
         .map(|pick| DigestEntry {
             paper: &candidates[pick.candidate].paper,
+            like: pick.like.as_deref(),
             topics: pick
                 .topics
                 .iter()
@@ -309,6 +396,8 @@ mod tests {
         let pick = |candidate, topics: &[usize]| Pick {
             candidate,
             topics: topics.to_vec(),
+            like_score: None,
+            like: None,
         };
         let mut picks = vec![
             pick(0, &[0, 1]),
@@ -375,7 +464,11 @@ mod tests {
             .map(|t| queries.add(&crate::topics::TopicQuery::parse(t).unwrap()))
             .collect();
         let matches = queries.evaluate(&index);
-        let wanted = TopicMatches::new(&matches, &ids);
+        let wanted = TopicMatches::new(
+            ids.iter()
+                .map(|&id| TopicSet::query(&matches, id))
+                .collect(),
+        );
         let given: HashSet<String> = given.iter().map(|g| g.to_string()).collect();
         let picks = Eligible::new(&candidates, lower, &wanted, upvotes).choose(
             &candidates,

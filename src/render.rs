@@ -42,6 +42,8 @@ pub enum RenderError {
 pub struct DigestEntry<'a> {
     pub paper: &'a Paper,
     pub topics: Vec<&'a str>,
+    /// For a paper a "more like these" topic matched: the liked paper it is closest to.
+    pub like: Option<&'a str>,
 }
 
 /// What a digest says, independent of how it is sent.
@@ -182,6 +184,8 @@ struct PaperView<'a> {
     project_page: Option<&'a str>,
     organization: Option<&'a str>,
     topics: &'a [&'a str],
+    /// The title of the liked paper it is closest to.
+    like: Option<&'a str>,
 }
 
 impl<'a> PaperView<'a> {
@@ -206,6 +210,7 @@ impl<'a> PaperView<'a> {
             project_page: p.project_page.as_deref(),
             organization: p.organization.as_deref(),
             topics: &entry.topics,
+            like: entry.like,
         }
     }
 }
@@ -260,10 +265,12 @@ fn samples() -> [DigestInput<'static>; 2] {
                 DigestEntry {
                     paper: &PAPER,
                     topics: vec!["sample"],
+                    like: None,
                 },
                 DigestEntry {
                     paper: &ARXIV_PAPER,
                     topics: vec!["sample"],
+                    like: Some("A liked sample paper"),
                 },
             ]
         });
@@ -305,6 +312,7 @@ mod tests {
         let entries = [DigestEntry {
             paper,
             topics: vec!["diffusion"],
+            like: None,
         }];
         Renderer::new(SUBJECT_TEMPLATE, None)
             .unwrap()
@@ -360,6 +368,7 @@ mod tests {
         let entries = [DigestEntry {
             paper: &p,
             topics: vec![],
+            like: None,
         }];
         let rendered = Renderer::new("{% for p in papers %}{{ p.title }}{% endfor %}", None)
             .unwrap()

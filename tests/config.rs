@@ -355,6 +355,82 @@ fn a_hugging_face_token_file_must_be_readable_and_an_empty_one_is_a_warning() {
 }
 
 #[test]
+fn like_topics_name_their_malformed_ids_unreadable_entries_and_too_few_papers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("alice.bib"),
+        "@misc{a, eprint = {2406.12345}}\n\n@article{b, title = {No id}}\n@misc{c, url = {https://arxiv.org/abs/2311.00001v2}}\n",
+    )
+    .unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{MINIMAL}\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = [\n\
+             {{ name = \"Mine\", like = [\"2406.12345\", \"arXiv:2311.00001v2\", \"24o6.1\"] }},\n\
+             {{ name = \"Library\", like_file = \"alice.bib\", min_score = 2.5, max_papers = 3 }},\n\
+             {{ name = \"Lonely\", like = [\"2406.12345\"] }},\n\
+             {{ name = \"Both\", query = \"x\", like = [\"2406.12345\", \"2406.12346\"] }},\n]\n"
+        ),
+    )
+    .unwrap();
+    let found = match Config::load_with_env(&path, std::iter::empty()) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(
+        found[0].starts_with("subscribers[0].topics[0].like[2] \"24o6.1\": not an arXiv id"),
+        "{found:#?}"
+    );
+    assert!(
+        found[1].starts_with(
+            "subscribers[0].topics[1].like_file \"alice.bib\": line 3: entry b names no arXiv id"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        found[2].starts_with(
+            "subscribers[0].topics[2] \"1\": a like topic needs at least 2 liked papers"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        found[3].starts_with("subscribers[0].topics[3] \"Both\": has both query and like"),
+        "{found:#?}"
+    );
+
+    // Without the bad parts, the topics hold what the file and the list say.
+    std::fs::write(
+        dir.path().join("alice.bib"),
+        "@misc{a, eprint = {2406.12345}}\n@article{b, title = {T}, abstract = {An abstract.}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{MINIMAL}\n[[subscribers]]\nemail = \"a@example.org\"\ntopics = [\n\
+             {{ name = \"Mine\", like = [\"2406.12345\", \"arXiv:2311.00001v2\"], unlike = [\"2401.00001\"] }},\n\
+             {{ name = \"Library\", like_file = \"alice.bib\", min_score = 2.5, max_papers = 3 }},\n]\n"
+        ),
+    )
+    .unwrap();
+    let config = Config::load_with_env(&path, std::iter::empty()).unwrap();
+    let like = |i: usize| match &config.subscribers[0].topics[i].kind {
+        paperboy::config::TopicKind::Like(like) => like.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(like(0).liked, ["2311.00001", "2406.12345"]);
+    assert_eq!(like(0).unliked, ["2401.00001"]);
+    assert_eq!(like(1).liked, ["2406.12345"]);
+    assert_eq!(like(1).liked_texts[0].title, "T");
+    assert_eq!(
+        (like(1).min_score, like(1).max_papers),
+        (Some(2.5), Some(3))
+    );
+}
+
+#[test]
 fn a_password_is_never_sent_unencrypted_beyond_this_machine() {
     let smtp = |host: &str| {
         format!(

@@ -13,15 +13,16 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
-use crate::topics::TopicQuery;
-
 pub mod bibtex;
 mod cron;
 mod problems;
 mod raw;
+mod topic;
 
 pub use cron::CronSchedule;
 use problems::{Problems, env_key};
+pub use topic::{LikeTopic, LikedText, Topic, TopicKind};
+use topic::{TopicContext, validate_topic};
 
 /// Where the config file is looked for when neither `--config` nor `$PAPERBOY_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "config/paperboy.toml";
@@ -121,6 +122,15 @@ pub struct SourcesConfig {
     /// `None` when the source is disabled.
     pub huggingface: Option<HuggingFaceConfig>,
     pub arxiv: Option<ArxivConfig>,
+    /// The arXiv API, whether or not the arXiv source is enabled: liked papers are looked up
+    /// there.
+    pub arxiv_api: ArxivApi,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArxivApi {
+    pub url: String,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -166,13 +176,6 @@ impl Subscriber {
     pub fn mailbox(&self) -> Mailbox {
         Mailbox::new(self.name.clone(), self.email.clone())
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Topic {
-    /// The heading of its group in the email: the table's `name`, else the query text.
-    pub name: String,
-    pub query: TopicQuery,
 }
 
 /// Why a config could not be loaded: every problem found, each naming its key.
@@ -491,6 +494,8 @@ fn validate(
 
     let huggingface = validate_huggingface(&raw.sources.huggingface, base, problems);
     let arxiv = validate_arxiv(&raw.sources.arxiv, problems);
+    let arxiv_api = arxiv.as_ref().map(|(_, api)| api.clone());
+    let arxiv = arxiv.map(|(source, _)| source);
 
     let max_papers = problems.valid("digest.max_papers", &raw.digest.max_papers);
     if max_papers == Some(0) {
@@ -550,82 +555,18 @@ fn validate(
                 }
             },
         };
-        let mut topics = Vec::with_capacity(sub.topics.len());
-        for (j, topic) in sub.topics.iter().enumerate() {
-            let topic_key = key(&format!("topics[{j}]"));
-            let (name, query) = match topic {
-                raw::RawTopic::Query(q) => (None, q.clone()),
-                raw::RawTopic::Named { name, query } => {
-                    let name_key = format!("{topic_key}.name");
-                    let query_key = format!("{topic_key}.query");
-                    let name = match problems.valid_opt(&name_key, name) {
-                        None if name.is_none() => {
-                            problems.report(&name_key, "", "is required in a topic table");
-                            continue;
-                        }
-                        None => continue,
-                        Some(name) => name,
-                    };
-                    let query = match problems.valid_opt(&query_key, query) {
-                        None if query.is_none() => {
-                            problems.report(&query_key, "", "is required in a topic table");
-                            continue;
-                        }
-                        None => continue,
-                        Some(query) => query,
-                    };
-                    (Some(name), query)
-                }
-                raw::RawTopic::Invalid(text) => {
-                    problems.report(
-                        &topic_key,
-                        text,
-                        "must be a query string or a table { name = \"...\", query = \"...\" }",
-                    );
-                    continue;
-                }
-            };
-            if let Some(name) = &name
-                && name.trim().is_empty()
-            {
-                problems.report(&format!("{topic_key}.name"), name, "must not be empty");
-            }
-            match TopicQuery::parse(&query) {
-                Ok(parsed) => {
-                    if let Some(followed) = &followed_categories
-                        && let Some(warning) =
-                            category_warning(&parsed.categories(), followed.as_deref())
-                    {
-                        problems.warn(&topic_key, &query, warning);
-                    }
-                    let operators = parsed.lowercase_operators();
-                    if !operators.is_empty() {
-                        let words = operators
-                            .iter()
-                            .map(|op| format!("{op:?}"))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        let verb = if operators.len() == 1 {
-                            "is searched as a word"
-                        } else {
-                            "are searched as words"
-                        };
-                        problems.warn(
-                            &topic_key,
-                            &query,
-                            format!(
-                                "{words} {verb}; write AND, OR, NOT in upper case for the operators"
-                            ),
-                        );
-                    }
-                    topics.push(Topic {
-                        name: name.unwrap_or_else(|| query.clone()),
-                        query: parsed,
-                    });
-                }
-                Err(e) => problems.report(&topic_key, &query, e),
-            }
-        }
+        let context = TopicContext {
+            base,
+            followed_categories: &followed_categories,
+        };
+        let topics: Vec<Topic> = sub
+            .topics
+            .iter()
+            .enumerate()
+            .filter_map(|(j, topic)| {
+                validate_topic(topic, &key(&format!("topics[{j}]")), &context, problems)
+            })
+            .collect();
         let sub_timezone = match &sub.timezone {
             Some(field) => problems.valid(&key("timezone"), field).and_then(|tz| {
                 parse_timezone(&tz)
@@ -723,6 +664,7 @@ fn validate(
         sources: SourcesConfig {
             huggingface: huggingface?,
             arxiv: arxiv?,
+            arxiv_api: arxiv_api?,
         },
         subscribers,
         warnings: std::mem::take(&mut problems.warnings),
@@ -977,7 +919,11 @@ fn validate_huggingface(
     }))
 }
 
-fn validate_arxiv(raw: &raw::RawArxiv, problems: &mut Problems) -> Option<Option<ArxivConfig>> {
+/// The arXiv source if enabled, and the API in any case (liked papers are looked up there).
+fn validate_arxiv(
+    raw: &raw::RawArxiv,
+    problems: &mut Problems,
+) -> Option<(Option<ArxivConfig>, ArxivApi)> {
     let key = |field: &str| format!("sources.arxiv.{field}");
     let mut categories = Vec::with_capacity(raw.categories.len());
     for (i, category) in raw.categories.iter().enumerate() {
@@ -1014,8 +960,15 @@ fn validate_arxiv(raw: &raw::RawArxiv, problems: &mut Problems) -> Option<Option
                 .map_err(|e| problems.report(&key("timeout"), &text, e))
                 .ok()
         });
+    let api = match (&api_url, timeout) {
+        (Some(url), Some(timeout)) => Some(ArxivApi {
+            url: url.clone(),
+            timeout,
+        }),
+        _ => None,
+    };
     if !problems.valid(&key("enabled"), &raw.enabled)? {
-        return Some(None);
+        return Some((None, api?));
     }
     if raw.categories.is_empty() {
         problems.report(
@@ -1026,13 +979,14 @@ fn validate_arxiv(raw: &raw::RawArxiv, problems: &mut Problems) -> Option<Option
         return None;
     }
     (categories.len() == raw.categories.len()).then_some(())?;
-    Some(Some(ArxivConfig {
+    let source = ArxivConfig {
         categories,
         rss_url: rss_url?,
         api_url: api_url?,
         include_replacements: include_replacements?,
         timeout: timeout?,
-    }))
+    };
+    Some((Some(source), api?))
 }
 
 /// `text` without a trailing slash if it is an http(s) URL with a host; else a problem naming

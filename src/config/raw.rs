@@ -145,6 +145,19 @@ impl Scalar for String {
     }
 }
 
+impl Scalar for f64 {
+    fn accepts(kind: &ValueKind) -> bool {
+        match kind {
+            ValueKind::Float(_) => true,
+            ValueKind::String(s) => s.parse::<f64>().is_ok(),
+            other => is_integer(other),
+        }
+    }
+    fn must_be(_: &str) -> String {
+        "must be a number".into()
+    }
+}
+
 impl Scalar for PathBuf {
     fn accepts(kind: &ValueKind) -> bool {
         String::accepts(kind)
@@ -462,13 +475,22 @@ pub struct RawSubscriber {
     pub send_empty: Option<Lenient<bool>>,
 }
 
-/// A topic is a query string or a table `{ name = "...", query = "..." }`.
+/// A topic table's keys.
+pub struct RawTopicTable {
+    pub name: Option<Lenient<String>>,
+    pub query: Option<Lenient<String>>,
+    pub like: Option<Section<Vec<Lenient<String>>>>,
+    pub like_file: Option<Lenient<PathBuf>>,
+    pub unlike: Option<Section<Vec<Lenient<String>>>>,
+    pub min_score: Option<Lenient<f64>>,
+    pub max_papers: Option<Lenient<u32>>,
+}
+
+/// A topic is a query string or a table: `{ name = "...", query = "..." }`, or a "more like
+/// these papers" one with `like` / `like_file` instead of `query`.
 pub enum RawTopic {
     Query(String),
-    Named {
-        name: Option<Lenient<String>>,
-        query: Option<Lenient<String>>,
-    },
+    Named(Box<RawTopicTable>),
     /// Neither: the value as quoted in a problem.
     Invalid(String),
 }
@@ -503,18 +525,32 @@ impl<'de> Deserialize<'de> for RawTopic {
                 Ok(RawTopic::Invalid("[...]".into()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTopic, A::Error> {
-                let (mut name, mut query) = (None, None);
+                let (mut name, mut query, mut like, mut like_file) = (None, None, None, None);
+                let (mut unlike, mut min_score, mut max_papers) = (None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "name" => name = Some(map.next_value()?),
                         "query" => query = Some(map.next_value()?),
+                        "like" => like = Some(map.next_value()?),
+                        "like_file" => like_file = Some(map.next_value()?),
+                        "unlike" => unlike = Some(map.next_value()?),
+                        "min_score" => min_score = Some(map.next_value()?),
+                        "max_papers" => max_papers = Some(map.next_value()?),
                         // Skipped through serde_ignored, which reports it with its path.
                         _ => {
                             map.next_value::<de::IgnoredAny>()?;
                         }
                     }
                 }
-                Ok(RawTopic::Named { name, query })
+                Ok(RawTopic::Named(Box::new(RawTopicTable {
+                    name,
+                    query,
+                    like,
+                    like_file,
+                    unlike,
+                    min_score,
+                    max_papers,
+                })))
             }
         }
         deserializer.deserialize_any(TopicVisitor)

@@ -472,6 +472,21 @@ impl Store {
         Ok(papers)
     }
 
+    /// The `limit` papers fetched last, newest first: the background a "more like these"
+    /// topic is told apart from.
+    pub fn recent_papers(&self, limit: usize) -> Result<Vec<Paper>> {
+        let latest = self.latest_seq()?;
+        let floor = latest.saturating_sub(i64::try_from(limit).unwrap_or(i64::MAX));
+        let mut papers: Vec<Paper> = self
+            .papers_in_range(floor, latest)?
+            .into_iter()
+            .map(|p| p.paper)
+            .collect();
+        papers.reverse();
+        papers.truncate(limit);
+        Ok(papers)
+    }
+
     /// Keeps papers looked up by id, so that each is fetched once.
     pub fn save_looked_up(&mut self, papers: &[Paper], now: DateTime<Utc>) -> Result<()> {
         let now = time_key(now);

@@ -17,6 +17,15 @@ impl PaperSet {
         }
     }
 
+    /// The set of `indexes` over an index of `paper_count` papers (those past it are left out).
+    pub fn of(paper_count: usize, indexes: impl IntoIterator<Item = usize>) -> Self {
+        let mut set = PaperSet::empty(paper_count);
+        for i in indexes.into_iter().filter(|&i| i < paper_count) {
+            set.words[i / 64] |= 1 << (i % 64);
+        }
+        set
+    }
+
     pub(crate) fn from_words(words: &[u64]) -> Self {
         PaperSet {
             words: words.into(),
@@ -99,6 +108,7 @@ mod tests {
         assert!(set.contains(64) && !set.contains(65) && !set.contains(10_000));
         assert!(!set.is_empty());
         assert!(PaperSet::empty(130).is_empty());
+        assert_eq!(PaperSet::of(131, [0, 63, 64, 130, 500]), set);
         let mut union = PaperSet::empty(130);
         union.union_with(&set);
         assert_eq!(union, set);

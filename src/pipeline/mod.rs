@@ -1,6 +1,9 @@
 //! One run's stages over the application core, shared by every command and the daemon: fetch
 //! the sources into the store, compose each subscriber's digest into the outbox, deliver the
 //! outbox. The decisions live in the stages (`digest`, `deliver`); this is the I/O around them.
+//! `likes` brings in the "more like these papers" topics.
+
+mod likes;
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,14 +12,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::app::App;
 use crate::config::Subscriber;
 use crate::deliver::{self, DeliveryReport};
-use crate::digest::{self, DigestError, Eligible, Outcome, TopicMatches, UpvoteRule};
+use crate::digest::{self, DigestError, Eligible, Outcome, TopicMatches, TopicSet, UpvoteRule};
 use crate::paper::Paper;
 use crate::source::FetchRequest;
 use crate::stop::Stop;
 use crate::store::{
     Cursor, DigestContent, NewDigest, Recorded, SharedStore, StoreError, StoredPaper,
 };
-use crate::topics::{PaperIndex, QueryId, QuerySet};
+use crate::topics::{PaperIndex, PaperSet, QueryId, QuerySet};
 
 /// What one fetch of every source brought.
 #[derive(Debug, Default)]
@@ -142,11 +145,32 @@ pub async fn compose<'s>(
     let candidates: Vec<StoredPaper> = store.run(move |s| s.papers_in_range(widest, up_to)).await?;
     let index = PaperIndex::new(candidates.iter().map(|c| &c.paper));
     let mut queries = QuerySet::new();
-    let topic_ids: Vec<Vec<QueryId>> = subscribers
+    // Per subscriber and topic: the query's id, or `None` for a like topic.
+    let query_ids: Vec<Vec<Option<QueryId>>> = subscribers
         .iter()
-        .map(|s| s.topics.iter().map(|t| queries.add(&t.query)).collect())
+        .map(|s| {
+            s.topics
+                .iter()
+                .map(|t| t.query().map(|q| queries.add(q)))
+                .collect()
+        })
         .collect();
     let matches = queries.evaluate(&index);
+    let known = likes::look_up(app, store, subscribers).await?;
+    let like_matches = likes::score(store, subscribers, &known, &candidates).await?;
+    // Each topic's matches; a like topic whose papers could not be found matches nothing.
+    let no_papers = PaperSet::empty(candidates.len());
+    let topic_sets = |i: usize| -> Vec<TopicSet<'_>> {
+        query_ids[i]
+            .iter()
+            .enumerate()
+            .map(|(j, id)| match (id, like_matches.get(&(i, j))) {
+                (Some(id), _) => TopicSet::query(&matches, *id),
+                (None, Some(like)) => TopicSet::Like(like),
+                (None, None) => TopicSet::Query(&no_papers),
+            })
+            .collect()
+    };
 
     let mut outcomes: Composed<'s> = Vec::with_capacity(subscribers.len());
     for (n, chunk) in subscribers.chunks(CHUNK).enumerate() {
@@ -168,7 +192,7 @@ pub async fn compose<'s>(
                 if cursor.is_some_and(|c| c.last_slot >= slot) {
                     return None;
                 }
-                let wanted = TopicMatches::new(&matches, &topic_ids[chunk_start + offset]);
+                let wanted = TopicMatches::new(topic_sets(chunk_start + offset));
                 let lower = digest::lower_bound(cursor, first_lower);
                 let upvotes = UpvoteRule {
                     min: subscriber.min_upvotes,
@@ -210,9 +234,10 @@ pub async fn compose<'s>(
                 results.push(Ok(Outcome::AlreadyComposed));
                 continue;
             };
-            let none = HashSet::new();
-            let given = given.get(&subscriber.key).unwrap_or(&none);
-            match planned.finish(app, subscriber, &candidates, given, (slot, now)) {
+            // What they were given, and what they listed as liked: they know those.
+            let mut given = given.get(&subscriber.key).cloned().unwrap_or_default();
+            given.extend(likes::liked_by(subscriber).cloned());
+            match planned.finish(app, subscriber, &candidates, &given, (slot, now)) {
                 Ok((period, outcome)) => {
                     periods.push(period);
                     results.push(Ok(outcome));
