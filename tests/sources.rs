@@ -7,6 +7,14 @@ use support::*;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
+/// Every request carries a User-Agent naming Paperboy.
+fn assert_all_name_paperboy(requests: &[wiremock::Request]) {
+    for request in requests {
+        let agent = request.headers.get("user-agent").unwrap().to_str().unwrap();
+        assert!(agent.starts_with("paperboy/"), "{agent}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_fetch_is_conditional_and_every_request_names_paperboy() {
     let env = TestEnv::empty("").await;
@@ -57,10 +65,7 @@ async fn a_second_fetch_is_conditional_and_every_request_names_paperboy() {
             .is_some_and(|v| v == "\"daily-1\"")),
         "every request of the second fetch is conditional"
     );
-    for request in &requests {
-        let agent = request.headers.get("user-agent").unwrap().to_str().unwrap();
-        assert!(agent.starts_with("paperboy/"), "{agent}");
-    }
+    assert_all_name_paperboy(&requests);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,10 +257,7 @@ async fn the_feed_is_asked_for_conditionally_and_a_304_is_a_quiet_day() {
         feeds[1].headers.get("if-modified-since").unwrap(),
         "Fri, 12 Jun 2026 04:31:17 GMT"
     );
-    for request in &feeds {
-        let agent = request.headers.get("user-agent").unwrap().to_str().unwrap();
-        assert!(agent.starts_with("paperboy/"), "{agent}");
-    }
+    assert_all_name_paperboy(&feeds);
 }
 
 #[tokio::test(flavor = "multi_thread")]
