@@ -11,6 +11,7 @@ use crate::config::{Config, Subscriber};
 use crate::deliver::Mailer;
 use crate::error::{Error, SetupError};
 use crate::render::Renderer;
+use crate::similar::TopicCache;
 use crate::source::http::Fetcher;
 use crate::source::{self, PaperSource};
 use crate::store::{SharedStore, Store};
@@ -24,6 +25,8 @@ pub struct App {
     pub fetcher: Fetcher,
     /// Every subscriber's address by their key in the state.
     pub recipients: HashMap<String, lettre::Address>,
+    /// Like topics trained in this process, reused by its later runs.
+    pub likes: TopicCache,
     /// When this config was loaded. A pending digest composed earlier for someone it does
     /// not list belongs to a removed subscriber; one composed later, to a subscriber added
     /// by a newer config in another process.
@@ -49,6 +52,7 @@ impl App {
             sources: source::from_config(&config.sources),
             fetcher,
             recipients: recipients(&config.subscribers),
+            likes: TopicCache::default(),
             loaded_at: Utc::now(),
             config,
         })

@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::config::{LikeTopic, Subscriber, TopicKind};
 use crate::digest::LikeMatches;
 use crate::paper::Paper;
-use crate::similar::{DEFAULT_MIN_SCORE, Scorer, Similarity};
+use crate::similar::{DEFAULT_MIN_SCORE, Scorer, Similarity, TopicCache};
 use crate::source::arxiv;
 use crate::store::{SharedStore, StoreError, StoredPaper};
 use crate::topics::PaperSet;
@@ -17,7 +17,6 @@ use crate::topics::PaperSet;
 /// How many of the latest papers the scores are calibrated against: the background a topic's
 /// papers must stand out from.
 const BACKGROUND: usize = 2_000;
-
 /// Every paper that `subscribers`' like topics name (liked or unliked), by arXiv id, as far as
 /// they can be found. A paper not found is a warning: its topic goes by the others.
 pub(super) async fn look_up(
@@ -70,6 +69,7 @@ pub(super) async fn look_up(
 
 /// Each like topic's matches among `candidates`, by (subscriber, topic) index.
 pub(super) async fn score(
+    cache: &TopicCache,
     store: &SharedStore,
     subscribers: &[&Subscriber],
     known: &HashMap<String, Paper>,
@@ -112,7 +112,7 @@ pub(super) async fn score(
             );
             continue;
         }
-        let model = similarity.topic(&liked, &unliked);
+        let model = cache.get_or_train(&similarity, &liked, &unliked, Utc::now());
         let min_score = topic.min_score.map_or(DEFAULT_MIN_SCORE, |s| s as f32);
         let scores: HashMap<usize, (f32, String)> = model
             .matches(&batch, min_score)

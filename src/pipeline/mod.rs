@@ -157,7 +157,7 @@ pub async fn compose<'s>(
         .collect();
     let matches = queries.evaluate(&index);
     let known = likes::look_up(app, store, subscribers).await?;
-    let like_matches = likes::score(store, subscribers, &known, &candidates).await?;
+    let like_matches = likes::score(&app.likes, store, subscribers, &known, &candidates).await?;
     // Each topic's matches; a like topic whose papers could not be found matches nothing.
     let no_papers = PaperSet::empty(candidates.len());
     let topic_sets = |i: usize| -> Vec<TopicSet<'_>> {

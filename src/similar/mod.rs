@@ -24,6 +24,7 @@
 //! static embedding model loaded from a file, say) is another `Scorer`, and its vectors join
 //! the batch.
 
+mod cache;
 mod topic;
 mod vector;
 
@@ -31,6 +32,7 @@ use std::collections::HashMap;
 
 use crate::paper::Paper;
 
+pub use cache::TopicCache;
 pub use topic::{DEFAULT_MIN_SCORE, LikeTopic, Method};
 pub use vector::{Idf, SparseVector, TermId, Terms};
 
