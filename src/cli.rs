@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,6 +19,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `preview` shows of a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreviewFormat {
+    Html,
+    Text,
+    Eml,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one cycle now: fetch, then compose and deliver a digest for each subscriber
@@ -30,13 +38,16 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Render a subscriber's next digest as HTML; sends and records nothing
+    /// Render a subscriber's next digest; sends and records nothing
     Preview {
         #[arg(long, value_name = "EMAIL")]
         subscriber: String,
-        /// Write the HTML here instead of to standard output
+        /// Write it here instead of to standard output
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// The HTML page, the text part, or the whole message as it would be sent
+        #[arg(long, value_enum, default_value_t = PreviewFormat::Html)]
+        format: PreviewFormat,
     },
     /// Validate the config, every topic query and the templates
     Check {

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{NaiveDate, Utc};
 
 use crate::app::{self, App};
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PreviewFormat};
 use crate::config::{self, Config, Subscriber};
 use crate::deliver::Mailer;
 use crate::digest::{NothingReason, Outcome};
@@ -31,9 +31,11 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             dry_run,
         } => send_now(&App::load(&path)?, &subscriber, dry_run).await,
         Command::Run => crate::daemon::run(path.clone(), App::load(&path)?).await,
-        Command::Preview { subscriber, out } => {
-            preview(&App::load(&path)?, &subscriber, out.as_deref()).await
-        }
+        Command::Preview {
+            subscriber,
+            out,
+            format,
+        } => preview(&App::load(&path)?, &subscriber, out.as_deref(), format).await,
         Command::Fetch { since } => fetch(&App::load(&path)?, since).await,
     }
 }
@@ -144,8 +146,14 @@ fn nothing_reason(reason: NothingReason, fetched: &FetchSummary) -> String {
     }
 }
 
-/// Renders a subscriber's next digest to HTML, recording nothing.
-async fn preview(app: &App, email: &str, out: Option<&Path>) -> Result<Exit, Error> {
+/// Renders a subscriber's next digest, recording nothing: the HTML, the text part, or the
+/// message as it would go out.
+async fn preview(
+    app: &App,
+    email: &str,
+    out: Option<&Path>,
+    format: PreviewFormat,
+) -> Result<Exit, Error> {
     let mut subscriber = select_subscribers(&app.config, &[email.to_string()])?[0].clone();
     // A preview shows the digest even when it would be empty.
     subscriber.send_empty = true;
@@ -164,11 +172,25 @@ async fn preview(app: &App, email: &str, out: Option<&Path>) -> Result<Exit, Err
         plural(titles.len(), "paper"),
         rendered.subject
     );
+    let bytes = match format {
+        PreviewFormat::Html => rendered.html.into_bytes(),
+        PreviewFormat::Text => rendered.text.into_bytes(),
+        // The in-memory outbox holds it as it would be sent.
+        PreviewFormat::Eml => {
+            let key = subscriber.key.clone();
+            let pending = store.run(move |s| s.pending(Some(&[key]))).await?;
+            pending
+                .into_iter()
+                .next()
+                .map(|item| item.message)
+                .ok_or_else(|| anyhow::anyhow!("no message was composed for {email}"))?
+        }
+    };
     match out {
-        Some(path) => std::fs::write(path, &rendered.html).map_err(|e| {
+        Some(path) => std::fs::write(path, &bytes).map_err(|e| {
             anyhow::Error::from(e).context(format!("cannot write {}", path.display()))
         })?,
-        None => emit(rendered.html.as_bytes())?,
+        None => emit(&bytes)?,
     }
     Ok(Exit::Success)
 }

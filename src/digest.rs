@@ -346,6 +346,7 @@ pub fn compose(
         date: slot.with_timezone(&subscriber.timezone).date_naive(),
         entries: &entries,
         unsubscribe: config.mail.unsubscribe.as_deref(),
+        has_topics: !subscriber.topics.is_empty(),
     })?;
     let message_id =
         message::message_id(&subscriber.key, slot.timestamp_millis(), &config.mail.from);

@@ -54,6 +54,9 @@ pub struct DigestInput<'a> {
     pub date: NaiveDate,
     pub entries: &'a [DigestEntry<'a>],
     pub unsubscribe: Option<&'a str>,
+    /// Whether the subscriber has topics: one without gets every paper, so an empty digest
+    /// is not "nothing matched".
+    pub has_topics: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +111,7 @@ impl Renderer {
         context.insert("count", &papers.len());
         context.insert("papers", &papers);
         context.insert("unsubscribe", &input.unsubscribe);
+        context.insert("has_topics", &input.has_topics);
         let subject = self.render_one(SUBJECT, "mail.subject", &context)?;
         // A header cannot carry line breaks: fold any the template produced into spaces.
         let subject = collapse_whitespace(&subject);
@@ -282,6 +286,7 @@ fn samples() -> [DigestInput<'static>; 2] {
             date,
             entries: &ENTRIES,
             unsubscribe: Some("mailto:unsubscribe@example.org"),
+            has_topics: true,
         },
         DigestInput {
             name: None,
@@ -289,6 +294,7 @@ fn samples() -> [DigestInput<'static>; 2] {
             date,
             entries: &[],
             unsubscribe: None,
+            has_topics: false,
         },
     ]
 }
@@ -322,6 +328,7 @@ mod tests {
                 date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
                 entries: &entries,
                 unsubscribe: Some("mailto:admin@example.org?subject=unsubscribe"),
+                has_topics: true,
             })
             .unwrap()
     }
@@ -378,6 +385,7 @@ mod tests {
                 date: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
                 entries: &entries,
                 unsubscribe: None,
+                has_topics: false,
             })
             .unwrap();
         assert_eq!(rendered.subject, "Title Bcc: victim@example.org");
@@ -415,5 +423,17 @@ mod tests {
             err.to_string().starts_with("template mail.subject:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn one_star_is_a_star() {
+        let p = Paper {
+            github_repo: Some("https://github.com/example/one".into()),
+            github_stars: Some(1),
+            ..paper("A paper", &["A"])
+        };
+        let rendered = render(&p);
+        assert!(rendered.text.contains("(1 star)"), "{}", rendered.text);
+        assert!(!rendered.text.contains("stars"), "{}", rendered.text);
     }
 }

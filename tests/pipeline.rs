@@ -611,3 +611,68 @@ async fn a_digest_that_cannot_be_rendered_fails_alone_and_is_composed_again_next
     );
     assert_eq!(mails.len(), 5, "nobody else again");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_digest_says_so_in_subject_and_body_and_preview_shows_every_view() {
+    let env = TestEnv::new(
+        "[[subscribers]]\nemail = \"carol@example.org\"\nsend_empty = true\nmax_papers = 1\n",
+    )
+    .await;
+    assert_eq!(env.run(&["send-now"]).await.status.code(), Some(0));
+    assert_eq!(env.run(&["send-now"]).await.status.code(), Some(0));
+    let mails = env.mails();
+    assert_eq!(mails.len(), 2);
+    let empty = &mails[1];
+    assert!(
+        empty.subject.starts_with("No new papers for you · "),
+        "{}",
+        empty.subject
+    );
+    // No topics: nothing "matched", there was nothing new.
+    assert!(
+        empty.text.contains("No new papers since your last digest."),
+        "{}",
+        empty.text
+    );
+    assert!(
+        !empty.text.contains("matched your topics"),
+        "{}",
+        empty.text
+    );
+
+    let text = env
+        .run(&[
+            "preview",
+            "--subscriber",
+            "carol@example.org",
+            "--format",
+            "text",
+        ])
+        .await;
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    assert!(
+        stdout(&text).starts_with("No new papers for you · "),
+        "{}",
+        stdout(&text)
+    );
+    let eml = env
+        .run(&[
+            "preview",
+            "--subscriber",
+            "carol@example.org",
+            "--format",
+            "eml",
+        ])
+        .await;
+    assert_eq!(eml.status.code(), Some(0), "{}", stderr(&eml));
+    let message = stdout(&eml);
+    assert!(
+        message.contains("Subject: No new papers for you"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Content-Type: multipart/alternative"),
+        "{message}"
+    );
+    assert_eq!(env.mails().len(), 2, "previews send nothing");
+}

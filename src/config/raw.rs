@@ -297,7 +297,9 @@ impl Default for RawMail {
     fn default() -> Self {
         RawMail {
             from: None,
-            subject: String::from("{{ count | plural(noun=\"new paper\") }} for you · {{ date }}")
+            subject: String::from(
+                "{% if count == 0 %}No new papers{% else %}{{ count | plural(noun=\"new paper\") }}{% endif %} for you · {{ date }}",
+            )
                 .into(),
             unsubscribe: None,
             templates_dir: None,
