@@ -35,6 +35,17 @@ pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, Mess
         .subject(single_line(&rendered.subject))
         .date(headers.date)
         .message_id(Some(headers.message_id.to_string()));
+    // Mail clients group and filter by List-Id, and Auto-Submitted keeps autoresponders
+    // (vacation replies) from answering a digest (RFC 2919, RFC 3834).
+    builder = builder
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Id"),
+            format!("<paperboy.{}>", headers.from.email.domain()),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_string(),
+        ));
     if let Some(target) = headers.unsubscribe {
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe"),
@@ -109,6 +120,8 @@ mod tests {
         }
         assert!(text.contains(&format!("Message-ID: {id}")));
         assert!(text.contains("List-Unsubscribe: <mailto:admin@example.org?subject=unsubscribe>"));
+        assert!(text.contains("List-Id: <paperboy.example.org>"), "{text}");
+        assert!(text.contains("Auto-Submitted: auto-generated"), "{text}");
         assert!(text.contains("Content-Type: multipart/alternative"));
         let plain = text.find("Content-Type: text/plain").unwrap();
         let html = text.find("Content-Type: text/html").unwrap();

@@ -77,6 +77,7 @@ impl Renderer {
     pub fn new(subject: &str, templates_dir: Option<&Path>) -> Result<Renderer, RenderError> {
         let mut tera = Tera::default();
         tera.register_filter("plural", plural_filter);
+        tera.register_filter("wrap", wrap_filter);
         for (name, built_in) in BUILT_IN {
             let source = match templates_dir.map(|dir| dir.join(name)) {
                 Some(path) if path.exists() => {
@@ -158,6 +159,49 @@ fn plural_filter(
         .and_then(tera::Value::as_str)
         .ok_or_else(|| tera::Error::msg("plural: needs noun=\"...\""))?;
     Ok(tera::Value::String(plural(n, noun)))
+}
+
+/// `text` wrapped at word boundaries into lines that, starting at column `indent`, end by
+/// column `width`; the lines after the first are indented by `indent` spaces. A word longer
+/// than a line (a URL) keeps a line of its own.
+pub fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let room = width.saturating_sub(indent).max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > room {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines.join(&format!("\n{}", " ".repeat(indent)))
+}
+
+/// `{{ text | wrap(width=72, indent=3) }}`: the text part's lines, for mail readers at 80
+/// columns (RFC 3676 suggests 72 and under).
+fn wrap_filter(
+    value: &tera::Value,
+    args: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| tera::Error::msg("wrap: the value must be text"))?;
+    let number = |name: &str, default: u64| {
+        args.get(name)
+            .map_or(Some(default), tera::Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| tera::Error::msg(format!("wrap: {name} must be a whole number")))
+    };
+    Ok(tera::Value::String(wrap(
+        text,
+        number("width", 72)?,
+        number("indent", 0)?,
+    )))
 }
 
 /// tera's own Display is only the outermost message; the cause names the variable or line.
@@ -435,5 +479,34 @@ mod tests {
         let rendered = render(&p);
         assert!(rendered.text.contains("(1 star)"), "{}", rendered.text);
         assert!(!rendered.text.contains("stars"), "{}", rendered.text);
+    }
+
+    #[test]
+    fn the_text_part_is_wrapped_at_72_columns() {
+        let p = Paper {
+            summary: "word ".repeat(120),
+            authors: (0..3)
+                .map(|i| format!("Author Number{i} Withalongname"))
+                .collect(),
+            organization: Some("An Organisation With A Rather Long Name Indeed".into()),
+            ..paper(
+                &"A Title That Goes On and On About Sparse Attention ".repeat(3),
+                &[],
+            )
+        };
+        let rendered = render(&Paper {
+            authors: p.authors.clone(),
+            ..p
+        });
+        for line in rendered.text.lines() {
+            if !line.contains("http") {
+                assert!(line.chars().count() <= 72, "{line:?} in\n{}", rendered.text);
+            }
+        }
+        assert_eq!(wrap("a bb ccc", 5, 2), "a\n  bb\n  ccc");
+        assert_eq!(
+            wrap("https://example.org/a/long/link", 10, 3),
+            "https://example.org/a/long/link"
+        );
     }
 }

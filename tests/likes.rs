@@ -188,13 +188,23 @@ async fn subscribers_who_like_papers_of_a_field_get_mostly_that_field_and_never_
             sent.iter().all(|id| !liked.iter().any(|l| &l.id == id)),
             "never a liked paper"
         );
-        // Each paper names the liked paper it is closest to.
-        let likes = mail[0].text.matches("like: ").count();
-        assert_eq!(likes, sent.len(), "{}", mail[0].text);
+        // Each paper names the liked paper it is closest to (the text part is wrapped:
+        // read it as one line).
+        let flat = mail[0]
+            .text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            flat.matches("like: ").count(),
+            sent.len(),
+            "{}",
+            mail[0].text
+        );
         assert!(
             liked
                 .iter()
-                .any(|l| mail[0].text.contains(&format!("like: {}", l.title))),
+                .any(|l| flat.contains(&format!("like: {}", l.title))),
             "{}",
             mail[0].text
         );
