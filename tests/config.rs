@@ -24,6 +24,17 @@ fn problems(text: &str) -> Vec<String> {
     }
 }
 
+/// Every one of `expected` begins one of the `found` problems.
+fn assert_each_starts_a_problem(found: &[String], expected: &[&str]) {
+    for want in expected {
+        assert!(
+            found.iter().any(|p| p.starts_with(want)),
+            "missing {want:?} in\n{}",
+            found.join("\n")
+        );
+    }
+}
+
 const MINIMAL: &str = r#"
 [mail]
 from = "Paperboy <papers@example.org>"
@@ -110,13 +121,7 @@ timezone = "Nowhere/Town"
         "subscribers[2].email \"ALICE@example.org\": is already used by subscribers[0]",
         "subscribers[2].timezone \"Nowhere/Town\": not an IANA time zone name",
     ];
-    for want in expected {
-        assert!(
-            found.iter().any(|p| p.starts_with(want)),
-            "missing {want:?} in\n{}",
-            found.join("\n")
-        );
-    }
+    assert_each_starts_a_problem(&found, &expected);
     assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
 }
 
@@ -491,13 +496,7 @@ topics = [42, { name = "Named", qurey = "typo" }]
         "subscribers[1].topics[1].query \"\": is required in a topic table",
         "smtp.port \"x\": must be a whole number from 1 to 65535",
     ];
-    for want in expected {
-        assert!(
-            found.iter().any(|p| p.starts_with(want)),
-            "missing {want:?} in\n{}",
-            found.join("\n")
-        );
-    }
+    assert_each_starts_a_problem(&found, &expected);
     assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
 }
 
@@ -598,13 +597,7 @@ fn smtp_settings_are_checked_even_when_delivering_to_files() {
         "smtp.port \"0\": must be a whole number from 1 to 65535",
         "smtp.password \"***\": is set but smtp.username is not",
     ];
-    for want in expected {
-        assert!(
-            found.iter().any(|p| p.starts_with(want)),
-            "missing {want:?} in\n{}",
-            found.join("\n")
-        );
-    }
+    assert_each_starts_a_problem(&found, &expected);
     // The host is needed only to send: no problem about it here.
     assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
     assert!(!found.join("\n").contains("hunter2"));

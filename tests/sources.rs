@@ -115,6 +115,15 @@ async fn serve_rss(env: &TestEnv, response: ResponseTemplate) {
         .await;
 }
 
+/// Serves the recorded announcement.
+async fn serve_feed(env: &TestEnv) {
+    serve_rss(
+        env,
+        ResponseTemplate::new(200).set_body_raw(RSS, "application/rss+xml"),
+    )
+    .await;
+}
+
 /// A TestEnv whose config is written once the stand-in server's address is known.
 async fn arxiv_env(subscribers: &str) -> TestEnv {
     let env = TestEnv::new("").await;
@@ -149,11 +158,7 @@ topics = ["title:robust"]
 "#,
     )
     .await;
-    serve_rss(
-        &env,
-        ResponseTemplate::new(200).set_body_raw(RSS, "application/rss+xml"),
-    )
-    .await;
+    serve_feed(&env).await;
     let out = env.run(&["send-now"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mails = env.mails();
@@ -350,11 +355,7 @@ async fn a_paper_sent_from_arxiv_is_not_sent_again_when_hugging_face_lists_it() 
     items.retain(|item| item["paper"]["id"] != "2606.13392");
     env.serve_papers(&serde_json::Value::Array(items).to_string())
         .await;
-    serve_rss(
-        &env,
-        ResponseTemplate::new(200).set_body_raw(RSS, "application/rss+xml"),
-    )
-    .await;
+    serve_feed(&env).await;
     assert_eq!(env.run(&["send-now"]).await.status.code(), Some(0));
     let mails = env.mails();
     assert_eq!(mails.len(), 1);
@@ -363,11 +364,7 @@ async fn a_paper_sent_from_arxiv_is_not_sent_again_when_hugging_face_lists_it() 
 
     // The next day Hugging Face lists it, with 103 upvotes.
     env.serve_papers(FIXTURE).await;
-    serve_rss(
-        &env,
-        ResponseTemplate::new(200).set_body_raw(RSS, "application/rss+xml"),
-    )
-    .await;
+    serve_feed(&env).await;
     let next = env.run(&["send-now"]).await;
     assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
     assert_eq!(env.mails().len(), 1, "not again: {}", stdout(&next));
@@ -411,11 +408,7 @@ async fn categories_that_arrive_after_a_digest_still_reach_category_topics() {
     );
 
     env.serve_papers(FIXTURE).await;
-    serve_rss(
-        &env,
-        ResponseTemplate::new(200).set_body_raw(RSS, "application/rss+xml"),
-    )
-    .await;
+    serve_feed(&env).await;
     let next = env.run(&["send-now"]).await;
     assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
     let mails = env.mails();
@@ -452,11 +445,7 @@ async fn replacements_come_only_when_asked_for() {
         "[sources.arxiv]\nenabled = true\ninclude_replacements = true\n",
     );
     std::fs::write(&env.config, config).unwrap();
-    serve_rss(
-        &env,
-        ResponseTemplate::new(200).set_body_raw(RSS, "application/rss+xml"),
-    )
-    .await;
+    serve_feed(&env).await;
     let out = env.run(&["send-now"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mails = env.mails();

@@ -1006,48 +1006,6 @@ fn http_url(problems: &mut Problems, key: &str, text: &str, example: &str) -> Op
     url_ok.then_some(trimmed)
 }
 
-/// Why a topic's `category:` terms may never match, given the categories arXiv is asked
-/// for (`None`: the arXiv source is disabled).
-fn category_warning(terms: &[String], followed: Option<&[String]>) -> Option<String> {
-    if terms.is_empty() {
-        return None;
-    }
-    let Some(followed) = followed else {
-        return Some(
-            "category: terms never match, since no enabled source reports arXiv categories \
-             (Hugging Face does not; enable [sources.arxiv])"
-                .into(),
-        );
-    };
-    let followed: Vec<String> = followed.iter().map(|c| c.to_lowercase()).collect();
-    // A followed archive (`cs`) brings all its categories; a prefix term (`cs.*`) is covered
-    // by any followed category it starts.
-    let covered = |term: &str| match term.strip_suffix('*') {
-        Some(prefix) => followed
-            .iter()
-            .any(|f| f.starts_with(prefix) || prefix.starts_with(&format!("{f}."))),
-        None => followed.iter().any(|f| {
-            f == term
-                || term
-                    .split_once('.')
-                    .is_some_and(|(archive, _)| archive == f)
-        }),
-    };
-    let outside: Vec<&str> = terms
-        .iter()
-        .map(String::as_str)
-        .filter(|t| !covered(t))
-        .collect();
-    let verb = if outside.len() == 1 { "is" } else { "are" };
-    (!outside.is_empty()).then(|| {
-        format!(
-            "category:{} {verb} not among sources.arxiv.categories: only papers cross-listed \
-             into those can match",
-            outside.join(", category:")
-        )
-    })
-}
-
 fn parse_timezone(text: &str) -> Result<Tz, String> {
     text.parse::<Tz>()
         .map_err(|_| "not an IANA time zone name, e.g. \"Europe/Berlin\" or \"UTC\"".to_string())

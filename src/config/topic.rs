@@ -162,7 +162,7 @@ fn query_topic(
         .map_err(|e| problems.report(key, query, e))
         .ok()?;
     if let Some(followed) = context.followed_categories
-        && let Some(warning) = super::category_warning(&parsed.categories(), followed.as_deref())
+        && let Some(warning) = category_warning(&parsed.categories(), followed.as_deref())
     {
         problems.warn(key, query, warning);
     }
@@ -327,5 +327,47 @@ fn like_topic(
         unliked,
         min_score,
         max_papers,
+    })
+}
+
+/// Why a topic's `category:` terms may never match, given the categories arXiv is asked
+/// for (`None`: the arXiv source is disabled).
+fn category_warning(terms: &[String], followed: Option<&[String]>) -> Option<String> {
+    if terms.is_empty() {
+        return None;
+    }
+    let Some(followed) = followed else {
+        return Some(
+            "category: terms never match, since no enabled source reports arXiv categories \
+             (Hugging Face does not; enable [sources.arxiv])"
+                .into(),
+        );
+    };
+    let followed: Vec<String> = followed.iter().map(|c| c.to_lowercase()).collect();
+    // A followed archive (`cs`) brings all its categories; a prefix term (`cs.*`) is covered
+    // by any followed category it starts.
+    let covered = |term: &str| match term.strip_suffix('*') {
+        Some(prefix) => followed
+            .iter()
+            .any(|f| f.starts_with(prefix) || prefix.starts_with(&format!("{f}."))),
+        None => followed.iter().any(|f| {
+            f == term
+                || term
+                    .split_once('.')
+                    .is_some_and(|(archive, _)| archive == f)
+        }),
+    };
+    let outside: Vec<&str> = terms
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !covered(t))
+        .collect();
+    let verb = if outside.len() == 1 { "is" } else { "are" };
+    (!outside.is_empty()).then(|| {
+        format!(
+            "category:{} {verb} not among sources.arxiv.categories: only papers cross-listed \
+             into those can match",
+            outside.join(", category:")
+        )
     })
 }

@@ -5,6 +5,7 @@
 
 mod likes;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -234,9 +235,14 @@ pub async fn compose<'s>(
                 results.push(Ok(Outcome::AlreadyComposed));
                 continue;
             };
-            // What they were given, and what they listed as liked: they know those.
-            let mut given = given.get(&subscriber.key).cloned().unwrap_or_default();
-            given.extend(likes::liked_by(subscriber).cloned());
+            // What they were given, and what they listed as liked: they know those. Copied
+            // only for the few with liked papers.
+            let none = HashSet::new();
+            let mut given = Cow::Borrowed(given.get(&subscriber.key).unwrap_or(&none));
+            let mut liked = likes::liked_by(subscriber).peekable();
+            if liked.peek().is_some() {
+                given.to_mut().extend(liked.cloned());
+            }
             match planned.finish(app, subscriber, &candidates, &given, (slot, now)) {
                 Ok((period, outcome)) => {
                     periods.push(period);
