@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, Subscriber};
 use crate::message::{self, MessageError};
-use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer};
+use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer, Section, TRENDING};
 use crate::store::{Cursor, StoredPaper};
 use crate::topics::{Matches, PaperSet, QueryId};
 
@@ -327,27 +327,19 @@ pub fn compose(
     slot: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<OutboxMessage, DigestError> {
-    let entries: Vec<DigestEntry<'_>> = picks
-        .iter()
-        .map(|pick| DigestEntry {
-            paper: &candidates[pick.candidate].paper,
-            like: pick.like.as_deref(),
-            topics: pick
-                .topics
-                .iter()
-                .map(|&t| subscriber.topics[t].name.as_str())
-                .collect(),
-        })
-        .collect();
+    let sections = sections(subscriber, candidates, picks);
+    let topics: Vec<&str> = subscriber.topics.iter().map(|t| t.name.as_str()).collect();
     let email = subscriber.email.to_string();
     let rendered = renderer.render(&DigestInput {
         name: subscriber.name.as_deref(),
         email: &email,
         date: slot.with_timezone(&subscriber.timezone).date_naive(),
-        entries: &entries,
+        sections: &sections,
+        topics: &topics,
         unsubscribe: config.mail.unsubscribe.as_deref(),
-        has_topics: !subscriber.topics.is_empty(),
+        contact: config.mail.from.email.as_ref(),
     })?;
+    let entries = || sections.iter().flat_map(|s| &s.entries);
     let message_id =
         message::message_id(&subscriber.key, slot.timestamp_millis(), &config.mail.from);
     let message = message::build(
@@ -364,9 +356,59 @@ pub fn compose(
         rendered,
         message_id,
         message,
-        papers: entries.iter().map(|e| e.paper.arxiv_id.clone()).collect(),
-        titles: entries.iter().map(|e| e.paper.title.clone()).collect(),
+        papers: entries().map(|e| e.paper.arxiv_id.clone()).collect(),
+        titles: entries().map(|e| e.paper.title.clone()).collect(),
     })
+}
+
+/// The picks, ranked, under the heading of the first of the subscriber's topics each matched,
+/// in config order; a paper that matched several appears once, and names the others. A
+/// subscriber without topics gets one section, [`TRENDING`].
+fn sections<'a>(
+    subscriber: &'a Subscriber,
+    candidates: &'a [StoredPaper],
+    picks: &'a [Pick],
+) -> Vec<Section<'a>> {
+    let entry = |pick: &'a Pick| DigestEntry {
+        paper: &candidates[pick.candidate].paper,
+        topics: pick
+            .topics
+            .iter()
+            .map(|&t| subscriber.topics[t].name.as_str())
+            .collect(),
+        queries: pick
+            .topics
+            .iter()
+            .filter_map(|&t| subscriber.topics[t].query())
+            .collect(),
+        like: pick.like.as_deref(),
+    };
+    if subscriber.topics.is_empty() {
+        let entries: Vec<DigestEntry<'a>> = picks.iter().map(entry).collect();
+        return match entries.is_empty() {
+            true => Vec::new(),
+            false => vec![Section {
+                heading: TRENDING,
+                entries,
+            }],
+        };
+    }
+    subscriber
+        .topics
+        .iter()
+        .enumerate()
+        .filter_map(|(t, topic)| {
+            let entries: Vec<DigestEntry<'a>> = picks
+                .iter()
+                .filter(|pick| pick.topics.first() == Some(&t))
+                .map(entry)
+                .collect();
+            (!entries.is_empty()).then_some(Section {
+                heading: &topic.name,
+                entries,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

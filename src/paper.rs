@@ -44,6 +44,11 @@ impl Paper {
         format!("https://arxiv.org/abs/{}", self.arxiv_id)
     }
 
+    /// The paper's PDF on arXiv.
+    pub fn pdf_url(&self) -> String {
+        format!("https://arxiv.org/pdf/{}", self.arxiv_id)
+    }
+
     /// A paper with an id and a title and nothing else known, to build samples and tests on
     /// with struct update syntax.
     pub fn new(arxiv_id: &str, title: &str) -> Paper {

@@ -196,7 +196,7 @@ async fn subscribers_who_like_papers_of_a_field_get_mostly_that_field_and_never_
             .collect::<Vec<_>>()
             .join(" ");
         assert_eq!(
-            flat.matches("like: ").count(),
+            flat.matches("similar to: ").count(),
             sent.len(),
             "{}",
             mail[0].text
@@ -204,7 +204,7 @@ async fn subscribers_who_like_papers_of_a_field_get_mostly_that_field_and_never_
         assert!(
             liked
                 .iter()
-                .any(|l| flat.contains(&format!("like: {}", l.title))),
+                .any(|l| flat.contains(&format!("similar to: {}", l.title))),
             "{}",
             mail[0].text
         );

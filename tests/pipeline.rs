@@ -63,9 +63,10 @@ async fn each_subscriber_gets_exactly_their_papers_in_rank_order() {
             "2606.07867"
         ]
     );
+    // Grouped by topic in config order (distillation, then sparse attention), ranked within.
     assert_eq!(
         ids("bob@example.org"),
-        ["2606.13392", "2606.12575", "2606.09304"]
+        ["2606.12575", "2606.09304", "2606.13392"]
     );
     // No topics: the most upvoted papers, at least 20 upvotes, at most 3.
     assert_eq!(
@@ -122,7 +123,12 @@ async fn the_email_is_multipart_alternative_with_the_headers_a_mail_client_needs
             .contains("https://huggingface.co/papers/2606.13392")
     );
     assert!(mail.text.contains("103 upvotes"));
-    assert!(mail.text.contains("matched: Sparse attention"));
+    // Under the heading of its topic, numbered across the digest.
+    let text = mail.text.replace("\r\n", "\n");
+    assert!(
+        text.contains("Sparse attention\n----------------\n\n3. MiniMax Sparse Attention"),
+        "{text}"
+    );
     assert!(mail.html.contains("MiniMax Sparse Attention"));
     assert!(mail.html.contains("arXiv:2606.13392"));
 }
@@ -318,7 +324,7 @@ async fn a_digest_stays_pending_while_the_server_is_down_and_goes_out_once_it_is
     assert_eq!(mails.len(), 1, "the pending digest, and no second one");
     assert_eq!(
         mails[0].arxiv_ids(),
-        ["2606.13392", "2606.12575", "2606.09304"]
+        ["2606.12575", "2606.09304", "2606.13392"]
     );
 }
 
@@ -609,7 +615,7 @@ async fn a_digest_that_cannot_be_rendered_fails_alone_and_is_composed_again_next
     let mails = env.mails();
     assert_eq!(
         mails_to(&mails, "bob@example.org")[0].arxiv_ids(),
-        ["2606.13392", "2606.12575", "2606.09304"]
+        ["2606.12575", "2606.09304", "2606.13392"]
     );
     assert_eq!(mails.len(), 5, "nobody else again");
 }

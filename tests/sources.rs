@@ -197,8 +197,7 @@ topics = ["title:robust"]
         "{}",
         stat.text
     );
-    // (tera writes the slashes of an attribute as &#x2F;)
-    let title_link = "arxiv.org&#x2F;abs&#x2F;2606.13955\" style=\"color:#1d4ed8; text-decoration:none;\">Conformal";
+    let title_link = "<a href=\"https://arxiv.org/abs/2606.13955\" data-color=\"link\" style=\"color:#1d4ed8; text-decoration:none;\">Conformal";
     assert!(stat.html.contains(title_link), "{}", stat.html);
 
     let conn = rusqlite::Connection::open(env.state_path()).unwrap();

@@ -33,6 +33,7 @@
 
 mod direct;
 mod error;
+mod highlight;
 mod index;
 mod paper_set;
 mod parse;
@@ -44,6 +45,7 @@ mod text;
 mod tests;
 
 pub use error::QueryError;
+pub use highlight::{Field, Highlighter};
 pub use index::PaperIndex;
 pub use paper_set::PaperSet;
 pub use query::TopicQuery;

@@ -29,6 +29,34 @@ pub(crate) fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     }
 }
 
+/// The tokens of `text` with where each lies in it (byte ranges), in order: the same tokens
+/// as [`for_each_token`], for showing which words matched.
+pub(crate) fn token_spans(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
+    // Lowercased a character at a time, as `for_each_token` does (`str::to_lowercase` would
+    // treat a word-final sigma differently).
+    let lower = |word: &str| {
+        word.chars()
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let mut out = Vec::new();
+    let mut start = None;
+    for (at, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(at),
+            (false, Some(from)) => {
+                out.push((from..at, lower(&text[from..at])));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        out.push((from..text.len(), lower(&text[from..])));
+    }
+    out
+}
+
 /// The tokens of `text`, in order.
 pub(crate) fn tokens(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -73,6 +101,16 @@ mod tests {
             ]
         );
         assert!(tokens(" -- ** ").is_empty());
+    }
+
+    #[test]
+    fn token_spans_are_the_tokens_with_where_they_lie() {
+        let text = "Text-to-Image GPT-4: a (new) Modèle, e.g. ÉCOLE_42";
+        let spans = token_spans(text);
+        let words: Vec<&str> = spans.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(words, tokens(text));
+        assert_eq!(&text[spans[7].0.clone()], "Modèle");
+        assert_eq!(&text[spans[10].0.clone()], "ÉCOLE");
     }
 
     #[test]

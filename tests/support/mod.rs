@@ -184,12 +184,13 @@ impl Mail {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The arXiv ids of the papers in the text part, in order.
+    /// The arXiv ids of the papers in the text part, in order: from its list of links,
+    /// `[2] https://arxiv.org/abs/2606.00467`.
     pub fn arxiv_ids(&self) -> Vec<String> {
         self.text
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("arXiv:"))
-            .filter_map(|rest| rest.trim().strip_prefix("https://arxiv.org/abs/"))
+            .filter_map(|l| l.strip_prefix('[')?.split_once("] ").map(|(_, url)| url))
+            .filter_map(|url| url.trim().strip_prefix("https://arxiv.org/abs/"))
             .map(str::to_string)
             .collect()
     }

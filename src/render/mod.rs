@@ -1,0 +1,486 @@
+//! Turns a digest's papers into a subject, an HTML part and a text part with tera.
+//!
+//! Pure: papers in, strings out. The templates are compiled in and can be overridden one by
+//! one by files of the same name in `[mail] templates_dir`. They are named `*.html` / `*.txt`
+//! because tera autoescapes by suffix: paper text is untrusted and must be escaped in HTML,
+//! and carried verbatim in text. The one piece of HTML built here, the `<mark>` around matched
+//! words, escapes every piece of paper text it wraps (`title_html`, `snippet_html`).
+
+mod snippet;
+mod template_error;
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use tera::{Context, Kwargs, State, Tera};
+
+use crate::paper::{Paper, collapse_whitespace};
+use crate::topics::{Field, Highlighter, TopicQuery};
+
+const HTML: &str = "digest.html";
+const TEXT: &str = "digest.txt";
+/// No suffix: the subject is a header, not HTML, so it must not be escaped.
+const SUBJECT: &str = "subject";
+const BUILT_IN: &[(&str, &str)] = &[
+    (HTML, include_str!("../../templates/digest.html")),
+    (TEXT, include_str!("../../templates/digest.txt")),
+];
+
+/// How many authors are named before "et al.".
+const AUTHORS_SHOWN: usize = 3;
+/// How matched words are marked in HTML. Inline, like every style of the email: Gmail and
+/// Outlook drop most `<style>` rules. The dark-mode rule in `digest.html` overrides it.
+const MARK_OPEN: &str = "<mark style=\"background-color:#fde68a; color:inherit; padding:0 1px;\">";
+/// The heading of the one section of a subscriber without topics.
+pub const TRENDING: &str = "Trending";
+/// The preheader (the inbox's preview line) names papers up to about this many characters.
+const PREHEADER_CHARS: usize = 140;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {path}: cannot be read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+}
+
+/// One paper of a digest and the topics it matched.
+pub struct DigestEntry<'a> {
+    pub paper: &'a Paper,
+    /// The names of the subscriber's topics it matched, in config order; the first heads the
+    /// section it is in.
+    pub topics: Vec<&'a str>,
+    /// The queries of the topics it matched: their words are marked in its title and snippet.
+    pub queries: Vec<&'a TopicQuery>,
+    /// For a paper a "more like these" topic matched: the liked paper it is closest to.
+    pub like: Option<&'a str>,
+}
+
+/// The papers under one heading: a topic's, or [`TRENDING`] for a subscriber without topics.
+pub struct Section<'a> {
+    pub heading: &'a str,
+    pub entries: Vec<DigestEntry<'a>>,
+}
+
+/// What a digest says, independent of how it is sent.
+pub struct DigestInput<'a> {
+    pub name: Option<&'a str>,
+    pub email: &'a str,
+    /// The digest's date in the subscriber's time zone.
+    pub date: NaiveDate,
+    /// In order: the sections of the subscriber's topics in config order, papers ranked.
+    pub sections: &'a [Section<'a>],
+    /// The names of all the subscriber's topics, for the footer. One without topics gets
+    /// every paper, so an empty digest is not "nothing matched".
+    pub topics: &'a [&'a str],
+    pub unsubscribe: Option<&'a str>,
+    /// Where to write to change one's topics: the sender's address.
+    pub contact: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// Compiled templates, built once per config load and reused for every digest.
+pub struct Renderer {
+    tera: Tera,
+}
+
+impl Renderer {
+    /// Compiles the built-in templates, each replaced by the file of the same name in
+    /// `templates_dir` if there is one, and the subject template.
+    pub fn new(subject: &str, templates_dir: Option<&Path>) -> Result<Renderer, RenderError> {
+        let mut tera = Tera::default();
+        tera.register_filter("plural", plural_filter);
+        tera.register_filter("wrap", wrap_filter);
+        for (name, built_in) in BUILT_IN {
+            let source = match templates_dir.map(|dir| dir.join(name)) {
+                Some(path) if path.exists() => {
+                    std::fs::read_to_string(&path).map_err(|source| RenderError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
+                _ => built_in.to_string(),
+            };
+            tera.add_raw_template(name, &source)
+                .map_err(|e| template_error::describe(name, &source, &e))?;
+        }
+        tera.add_raw_template(SUBJECT, subject)
+            .map_err(|e| template_error::describe("mail.subject", subject, &e))?;
+        let renderer = Renderer { tera };
+        // Render samples so that a template using an unknown variable fails at load, in
+        // `check`, rather than at 7 a.m. for every subscriber: a full digest, and an empty one
+        // (send_empty) for someone without a name and with no unsubscribe link.
+        for sample in samples() {
+            renderer.render(&sample)?;
+        }
+        Ok(renderer)
+    }
+
+    pub fn render(&self, input: &DigestInput<'_>) -> Result<Rendered, RenderError> {
+        let mut number = 0;
+        let mut links = 0;
+        let sections: Vec<SectionView> = input
+            .sections
+            .iter()
+            .map(|section| SectionView {
+                heading: section.heading,
+                rule: "-".repeat(section.heading.chars().count().min(72)),
+                papers: section
+                    .entries
+                    .iter()
+                    .map(|entry| {
+                        number += 1;
+                        PaperView::new(entry, number, &mut links)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let papers: Vec<&PaperView> = sections.iter().flat_map(|s| &s.papers).collect();
+        let all_links: Vec<&LinkView> = papers.iter().flat_map(|p| &p.links).collect();
+        let mut context = Context::new();
+        context.insert("name", &input.name);
+        context.insert("email", input.email);
+        context.insert("date", &input.date.format("%a %-d %b %Y").to_string());
+        context.insert("count", &papers.len());
+        context.insert("sections", &sections);
+        context.insert("papers", &papers);
+        context.insert("links", &all_links);
+        context.insert("topics", input.topics);
+        context.insert("has_topics", &!input.topics.is_empty());
+        context.insert("unsubscribe", &input.unsubscribe);
+        context.insert("contact", input.contact);
+        context.insert("preheader", &preheader(&papers));
+        let subject = self.render_one(SUBJECT, "mail.subject", &context)?;
+        // A header cannot carry line breaks: fold any the template produced into spaces.
+        let subject = collapse_whitespace(&subject);
+        context.insert("subject", &subject);
+        Ok(Rendered {
+            html: self.render_one(HTML, HTML, &context)?,
+            text: self.render_one(TEXT, TEXT, &context)?,
+            subject,
+        })
+    }
+
+    fn render_one(
+        &self,
+        name: &str,
+        label: &str,
+        context: &Context,
+    ) -> Result<String, RenderError> {
+        self.tera
+            .render(name, context)
+            .map_err(|e| template_error::describe(label, "", &e))
+    }
+}
+
+/// "1 paper", "3 papers": the one place a count meets its noun, for the command line and,
+/// as the `plural` filter (`{{ count | plural(noun="paper") }}`), for templates.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn plural_filter(n: usize, kwargs: Kwargs, _: &State) -> tera::TeraResult<String> {
+    let noun: &str = kwargs.must_get("noun")?;
+    Ok(plural(n, noun))
+}
+
+/// `text` wrapped at word boundaries into lines that, starting at column `indent`, end by
+/// column `width`; the lines after the first are indented by `indent` spaces. A word longer
+/// than a line (a URL) keeps a line of its own; words joined by no-break spaces stay together. Line breaks in `text` are kept: each line is
+/// wrapped on its own.
+pub fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let room = width.saturating_sub(indent).max(1);
+    let mut lines: Vec<String> = Vec::new();
+    for paragraph in text.lines() {
+        let mut line = String::new();
+        // ASCII whitespace only: a no-break space holds its words together.
+        for word in paragraph.split_ascii_whitespace() {
+            let needed =
+                line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+            if !line.is_empty() && needed > room {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        lines.push(line);
+    }
+    lines.join(&format!("\n{}", " ".repeat(indent)))
+}
+
+/// `{{ text | wrap(width=72, indent=3) }}`, or `{% filter wrap(indent=3) %}…{% endfilter %}`:
+/// the text part's lines, for mail readers at 80 columns (RFC 3676 suggests 72 and under).
+fn wrap_filter(text: &str, kwargs: Kwargs, _: &State) -> tera::TeraResult<String> {
+    let width: usize = kwargs.get("width")?.unwrap_or(72);
+    let indent: usize = kwargs.get("indent")?.unwrap_or(0);
+    Ok(wrap(text, width, indent))
+}
+
+/// A section as the templates see it.
+#[derive(Serialize)]
+struct SectionView<'a> {
+    heading: &'a str,
+    /// Dashes as long as the heading, to underline it in text.
+    rule: String,
+    papers: Vec<PaperView<'a>>,
+}
+
+/// A link of a paper, numbered across the digest for the text part's list of links.
+#[derive(Serialize)]
+struct LinkView {
+    number: usize,
+    label: String,
+    url: String,
+    /// "[10] code (251 stars)" with no-break spaces, so that wrapping a line of links never
+    /// parts a number from its label.
+    text: String,
+}
+
+/// A paper as the templates see it: display-ready strings.
+#[derive(Serialize)]
+struct PaperView<'a> {
+    /// Its place in the digest, from 1.
+    number: usize,
+    arxiv_id: &'a str,
+    title: &'a str,
+    /// The title, escaped, with matched words in `<mark>`.
+    title_html: String,
+    /// Where the title links: the Hugging Face page where there is one, else arXiv's.
+    url: String,
+    /// `None` for a paper Hugging Face has not listed.
+    huggingface_url: Option<String>,
+    arxiv_url: String,
+    pdf_url: String,
+    authors: String,
+    /// The sentences around the first matched word, or the short summary, or the opening.
+    snippet: String,
+    /// The snippet, escaped, with matched words in `<mark>`.
+    snippet_html: String,
+    /// `None` where unknown (arXiv alone): templates show upvotes only where they help.
+    upvotes: Option<u32>,
+    num_comments: u32,
+    github_repo: Option<&'a str>,
+    github_stars: Option<u32>,
+    project_page: Option<&'a str>,
+    organization: Option<&'a str>,
+    topics: &'a [&'a str],
+    /// The other topics it matched, beside the one whose section it is in.
+    also: &'a [&'a str],
+    /// The title of the liked paper it is closest to.
+    like: Option<&'a str>,
+    /// Its links in the order the text part lists them.
+    links: Vec<LinkView>,
+}
+
+impl<'a> PaperView<'a> {
+    /// `links` is the number of links handed out before this paper.
+    fn new(entry: &'a DigestEntry<'a>, number: usize, links: &mut usize) -> Self {
+        let p = entry.paper;
+        let highlighter = Highlighter::new(entry.queries.iter().copied());
+        let abstract_spans = highlighter.spans(&p.summary, Field::Abstract);
+        let snippet = match (abstract_spans.first(), &p.ai_summary) {
+            (Some(first), _) => snippet::around(&p.summary, Some(first.start)),
+            (None, Some(summary)) => summary.clone(),
+            (None, None) => snippet::around(&p.summary, None),
+        };
+        let huggingface_url = p.huggingface_url();
+        let mut link = |label: String, url: String| {
+            *links += 1;
+            LinkView {
+                number: *links,
+                text: format!("[{}] {label}", *links).replace(' ', "\u{a0}"),
+                label,
+                url,
+            }
+        };
+        let mut link_views = Vec::new();
+        if let Some(url) = &huggingface_url {
+            link_views.push(link("Hugging Face".into(), url.clone()));
+        }
+        link_views.push(link(format!("arXiv:{}", p.arxiv_id), p.arxiv_url()));
+        link_views.push(link("PDF".into(), p.pdf_url()));
+        if let Some(repo) = &p.github_repo {
+            let label = match p.github_stars {
+                Some(stars) if stars > 0 => format!("code ({})", plural(stars as usize, "star")),
+                _ => "code".into(),
+            };
+            link_views.push(link(label, repo.clone()));
+        }
+        if let Some(page) = &p.project_page {
+            link_views.push(link("project page".into(), page.clone()));
+        }
+        PaperView {
+            number,
+            arxiv_id: &p.arxiv_id,
+            title: &p.title,
+            title_html: mark_html(&p.title, &highlighter.spans(&p.title, Field::Title)),
+            url: huggingface_url.clone().unwrap_or_else(|| p.arxiv_url()),
+            huggingface_url,
+            arxiv_url: p.arxiv_url(),
+            pdf_url: p.pdf_url(),
+            authors: short_authors(&p.authors),
+            snippet_html: mark_html(&snippet, &highlighter.spans(&snippet, Field::Abstract)),
+            snippet,
+            upvotes: p.upvotes,
+            num_comments: p.num_comments,
+            github_repo: p.github_repo.as_deref(),
+            github_stars: p.github_stars,
+            project_page: p.project_page.as_deref(),
+            organization: p.organization.as_deref(),
+            topics: &entry.topics,
+            also: entry.topics.get(1..).unwrap_or_default(),
+            like: entry.like,
+            links: link_views,
+        }
+    }
+}
+
+/// `text` escaped for HTML, with the `spans` (sorted, not overlapping) in `<mark>`.
+fn mark_html(text: &str, spans: &[Range<usize>]) -> String {
+    let mut out = Vec::with_capacity(text.len() + spans.len() * (MARK_OPEN.len() + 7));
+    let mut at = 0;
+    for span in spans {
+        escape(&text[at..span.start], &mut out);
+        out.extend_from_slice(MARK_OPEN.as_bytes());
+        escape(&text[span.clone()], &mut out);
+        out.extend_from_slice(b"</mark>");
+        at = span.end;
+    }
+    escape(&text[at..], &mut out);
+    // Escaping keeps UTF-8 whole: it only replaces ASCII bytes with ASCII.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// tera's own HTML escaping, so that marked text is escaped exactly as `{{ }}` would.
+fn escape(text: &str, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = tera::escape_html(text, out);
+}
+
+/// The inbox's preview line: the first papers' titles.
+fn preheader(papers: &[&PaperView<'_>]) -> String {
+    let mut line = String::new();
+    for paper in papers {
+        if line.chars().count() >= PREHEADER_CHARS {
+            break;
+        }
+        if !line.is_empty() {
+            line.push_str(" · ");
+        }
+        let _ = write!(line, "{}", paper.title);
+    }
+    truncate_words(&line, PREHEADER_CHARS)
+}
+
+/// "A, B, C et al." once there are more authors than are shown.
+fn short_authors(authors: &[String]) -> String {
+    match authors.len() {
+        0 => "Unknown authors".to_string(),
+        n if n <= AUTHORS_SHOWN + 1 => authors.join(", "),
+        _ => format!("{} et al.", authors[..AUTHORS_SHOWN].join(", ")),
+    }
+}
+
+/// Cuts at a word boundary at or before `max` characters and marks the cut.
+fn truncate_words(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(pos) if pos > max / 2 => &cut[..pos],
+        _ => &cut,
+    };
+    format!(
+        "{}…",
+        cut.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '.')
+    )
+}
+
+fn samples() -> [DigestInput<'static>; 2] {
+    use std::sync::LazyLock;
+    static PAPER: LazyLock<Paper> = LazyLock::new(|| Paper {
+        summary: "A sample abstract.".into(),
+        authors: vec!["Ada Lovelace".into()],
+        upvotes: Some(1),
+        num_comments: 1,
+        github_repo: Some("https://github.com/example/sample".into()),
+        github_stars: Some(1),
+        project_page: Some("https://example.org".into()),
+        organization: Some("Sample Lab".into()),
+        ..Paper::new("2601.00001", "A sample paper")
+    });
+    // Announced on arXiv, not listed on Hugging Face: no upvotes, no Hugging Face page.
+    static ARXIV_PAPER: LazyLock<Paper> = LazyLock::new(|| Paper {
+        summary: "Another sample abstract.".into(),
+        authors: vec!["Grace Hopper".into()],
+        categories: vec!["cs.CL".into()],
+        ..Paper::new("2601.00002", "A sample paper from arXiv")
+    });
+    static QUERY: LazyLock<TopicQuery> =
+        LazyLock::new(|| TopicQuery::parse("sample").expect("a valid query"));
+    static SECTIONS: LazyLock<Vec<Section<'static>>> = LazyLock::new(|| {
+        vec![
+            Section {
+                heading: "Samples",
+                entries: vec![DigestEntry {
+                    paper: &PAPER,
+                    topics: vec!["Samples", "More like these"],
+                    queries: vec![&QUERY],
+                    like: None,
+                }],
+            },
+            Section {
+                heading: "More like these",
+                entries: vec![DigestEntry {
+                    paper: &ARXIV_PAPER,
+                    topics: vec!["More like these"],
+                    queries: vec![],
+                    like: Some("A liked sample paper"),
+                }],
+            },
+        ]
+    });
+    let date = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date");
+    [
+        DigestInput {
+            name: Some("Sample"),
+            email: "sample@example.org",
+            date,
+            sections: &SECTIONS,
+            topics: &["Samples", "More like these"],
+            unsubscribe: Some("mailto:unsubscribe@example.org"),
+            contact: "papers@example.org",
+        },
+        DigestInput {
+            name: None,
+            email: "sample@example.org",
+            date,
+            sections: &[],
+            topics: &[],
+            unsubscribe: None,
+            contact: "papers@example.org",
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests;
