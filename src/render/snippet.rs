@@ -13,13 +13,59 @@ const ABBREVIATIONS: &[&str] = &[
     "sec", "vs",
 ];
 
-/// The sentences of `text` around the byte offset `first_match` (or its opening sentences),
-/// with "…" where text was left out before or after.
-pub fn around(text: &str, first_match: Option<usize>) -> String {
-    let text = text.trim();
-    let sentences = sentences(text);
+/// Where a snippet lies in its abstract, and whether text was left out before or after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    pub range: Range<usize>,
+    pub before: bool,
+    pub after: bool,
+}
+
+impl Cut {
+    /// The snippet as shown, with "…" where text was left out.
+    pub fn text(&self, source: &str) -> String {
+        let mut snippet = String::new();
+        if self.before {
+            snippet.push_str(LEFT_OUT_BEFORE);
+        }
+        snippet.push_str(&source[self.range.clone()]);
+        if self.after {
+            snippet.push_str(" …");
+        }
+        snippet
+    }
+
+    /// `spans` of the source that lie in the snippet, as spans of [`Cut::text`].
+    pub fn spans(&self, spans: &[Range<usize>]) -> Vec<Range<usize>> {
+        let shift = if self.before {
+            LEFT_OUT_BEFORE.len()
+        } else {
+            0
+        };
+        spans
+            .iter()
+            .filter(|s| s.start >= self.range.start && s.end <= self.range.end)
+            .map(|s| s.start - self.range.start + shift..s.end - self.range.start + shift)
+            .collect()
+    }
+}
+
+const LEFT_OUT_BEFORE: &str = "… ";
+
+/// The sentences of `text` around the byte offset `first_match` (or its opening sentences).
+pub fn around(text: &str, first_match: Option<usize>) -> Cut {
+    let lead = text.len() - text.trim_start().len();
+    let trimmed = text.trim();
+    let sentences: Vec<Range<usize>> = sentences(trimmed)
+        .into_iter()
+        .map(|r| r.start + lead..r.end + lead)
+        .collect();
     let Some(last) = sentences.len().checked_sub(1) else {
-        return String::new();
+        return Cut {
+            range: 0..0,
+            before: false,
+            after: false,
+        };
     };
     let at = first_match.unwrap_or(0).min(text.len());
     let hit = sentences.iter().position(|s| at < s.end).unwrap_or(last);
@@ -27,7 +73,7 @@ pub fn around(text: &str, first_match: Option<usize>) -> String {
     let (mut from, mut to) = (hit, hit);
     let mut used = len(&sentences[hit]);
     if used > ROOM {
-        return long_sentence(text, sentences[hit].clone(), at);
+        return long_sentence(text, sentences[hit].clone(), at, hit == last);
     }
     // Grow forwards first (what follows a claim explains it), then back by one, or further
     // back at the end of the abstract.
@@ -45,19 +91,16 @@ pub fn around(text: &str, first_match: Option<usize>) -> String {
             break;
         }
     }
-    let mut snippet = String::new();
-    if from > 0 {
-        snippet.push_str("… ");
+    Cut {
+        range: sentences[from].start..sentences[to].end,
+        before: from > 0,
+        after: to < last,
     }
-    snippet.push_str(&text[sentences[from].start..sentences[to].end]);
-    if to < last {
-        snippet.push_str(" …");
-    }
-    snippet
 }
 
-/// A sentence too long to show whole: from a few words before the match, cut at `ROOM`.
-fn long_sentence(text: &str, sentence: Range<usize>, at: usize) -> String {
+/// A sentence too long to show whole: from a few words before the match, cut at a word
+/// boundary near `ROOM` characters.
+fn long_sentence(text: &str, sentence: Range<usize>, at: usize, is_last: bool) -> Cut {
     let lead = ROOM / 4;
     let mut start = sentence.start;
     if text[sentence.start..at].chars().count() > lead {
@@ -72,19 +115,20 @@ fn long_sentence(text: &str, sentence: Range<usize>, at: usize) -> String {
             .map_or(back, |i| back + i + 1);
     }
     let body = &text[start..sentence.end];
-    let mut snippet = String::new();
-    if start > 0 {
-        snippet.push_str("… ");
-    }
+    let mut end = sentence.end;
     if body.chars().count() > ROOM {
-        snippet.push_str(&super::truncate_words(body, ROOM));
-    } else {
-        snippet.push_str(body);
-        if sentence.end < text.len() {
-            snippet.push_str(" …");
-        }
+        let room_end = body.char_indices().nth(ROOM).map_or(body.len(), |(i, _)| i);
+        let cut = body[..room_end]
+            .rfind(char::is_whitespace)
+            .filter(|&i| i > room_end / 2)
+            .unwrap_or(room_end);
+        end = start + body[..cut].trim_end_matches([',', '.', ';', ':']).len();
     }
-    snippet
+    Cut {
+        range: start..end,
+        before: start > 0,
+        after: end < sentence.end || !is_last,
+    }
 }
 
 /// The byte ranges of `text`'s sentences: each ends after `.`, `!` or `?` (and any closing
@@ -148,6 +192,10 @@ mod tests {
         following Smith et al. in detail. Our agents beat baselines by 12.5 points. \
         They also run faster. Code is released.";
 
+    fn shown(at: Option<usize>) -> String {
+        around(ABSTRACT, at).text(ABSTRACT)
+    }
+
     fn split(text: &str) -> Vec<&str> {
         sentences(text).into_iter().map(|r| &text[r]).collect()
     }
@@ -175,16 +223,16 @@ mod tests {
     fn takes_the_sentence_of_the_first_match_and_what_follows() {
         let at = ABSTRACT.find("agents").unwrap();
         assert_eq!(
-            around(ABSTRACT, Some(at)),
+            shown(Some(at)),
             "… We study agents, e.g. web agents, following Smith et al. in detail. Our agents \
              beat baselines by 12.5 points. They also run faster. …"
         );
         // Without a match: the opening sentences.
-        assert!(around(ABSTRACT, None).starts_with("Large models are everywhere. We study"));
+        assert!(shown(None).starts_with("Large models are everywhere. We study"));
         // A match in the last sentence reaches back.
         let at = ABSTRACT.find("released").unwrap();
         assert_eq!(
-            around(ABSTRACT, Some(at)),
+            shown(Some(at)),
             "… Our agents beat baselines by 12.5 points. They also run faster. Code is released."
         );
     }
@@ -193,10 +241,21 @@ mod tests {
     fn a_long_sentence_is_cut_around_the_match() {
         let text = format!("{} agents {}.", "word ".repeat(200), "more ".repeat(200));
         let at = text.find("agents").unwrap();
-        let snippet = around(&text, Some(at));
+        let snippet = around(&text, Some(at)).text(&text);
         assert!(snippet.starts_with("… word"), "{snippet}");
         assert!(snippet.contains("agents"), "{snippet}");
         assert!(snippet.ends_with('…'), "{snippet}");
         assert!(snippet.chars().count() <= ROOM + 4, "{snippet}");
+    }
+
+    #[test]
+    fn spans_of_the_abstract_move_with_the_snippet() {
+        let at = ABSTRACT.find("Our agents").unwrap() + 4;
+        let cut = around(ABSTRACT, Some(at));
+        let spans = [at..at + 6, 0..5];
+        let text = cut.text(ABSTRACT);
+        let moved = cut.spans(&spans);
+        assert_eq!(moved.len(), 1, "the span before the snippet is left out");
+        assert_eq!(&text[moved[0].clone()], "agents");
     }
 }

@@ -59,17 +59,25 @@ impl Highlighter {
             return Vec::new();
         }
         let tokens = text::token_spans(text);
+        // Stemming is the cost here, and a stem always starts with its word's first letter:
+        // only the words that could match are stemmed, each once.
         let stemmer = text::stemmer();
-        let stems: Vec<String> = tokens
-            .iter()
-            .map(|(_, t)| text::stem(&stemmer, t))
-            .collect();
+        let mut stems: Vec<Option<String>> = vec![None; tokens.len()];
         let mut found: Vec<Range<usize>> = Vec::new();
         for pattern in terms {
             match pattern {
                 Pattern::Stems(run) => {
-                    for (at, window) in stems.windows(run.len()).enumerate() {
-                        if window == run.as_slice() {
+                    for at in 0..tokens.len().saturating_sub(run.len() - 1) {
+                        let matches = run.iter().enumerate().all(|(k, want)| {
+                            let (_, word) = &tokens[at + k];
+                            if word.chars().next() != want.chars().next() {
+                                return false;
+                            }
+                            let stem =
+                                stems[at + k].get_or_insert_with(|| text::stem(&stemmer, word));
+                            stem == want
+                        });
+                        if matches {
                             found.push(tokens[at].0.start..tokens[at + run.len() - 1].0.end);
                         }
                     }
