@@ -18,6 +18,7 @@ use crate::message::{self, MessageError};
 use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer};
 use crate::store::{Cursor, StoredPaper};
 use crate::topics::{Matches, PaperSet, QueryId};
+use crate::unsubscribe;
 
 /// How far back a subscriber's first digest reaches.
 pub const FIRST_WINDOW: Duration = Duration::hours(24);
@@ -63,6 +64,8 @@ pub enum Outcome {
     Nothing(NothingReason),
     /// This period was composed before: by a run that was interrupted, or by another process.
     AlreadyComposed,
+    /// They unsubscribed with their one-click link: nothing is composed for them.
+    Unsubscribed,
 }
 
 /// The exclusive lower bound of a subscriber's window: their cursor, or `first_lower` (the
@@ -340,12 +343,13 @@ pub fn compose(
         })
         .collect();
     let email = subscriber.email.to_string();
+    let unsubscribe = Unsubscribe::new(config, subscriber);
     let rendered = renderer.render(&DigestInput {
         name: subscriber.name.as_deref(),
         email: &email,
         date: slot.with_timezone(&subscriber.timezone).date_naive(),
         entries: &entries,
-        unsubscribe: config.mail.unsubscribe.as_deref(),
+        unsubscribe: unsubscribe.link(),
         has_topics: !subscriber.topics.is_empty(),
     })?;
     let message_id =
@@ -356,7 +360,8 @@ pub fn compose(
             to: subscriber.mailbox(),
             message_id: &message_id,
             date: now.into(),
-            unsubscribe: config.mail.unsubscribe.as_deref(),
+            unsubscribe: unsubscribe.listed,
+            one_click: unsubscribe.one_click.as_deref(),
         },
         &rendered,
     )?;
@@ -367,6 +372,40 @@ pub fn compose(
         papers: entries.iter().map(|e| e.paper.arxiv_id.clone()).collect(),
         titles: entries.iter().map(|e| e.paper.title.clone()).collect(),
     })
+}
+
+/// How a subscriber unsubscribes from one digest.
+struct Unsubscribe<'c> {
+    /// Their own one-click page, with `[web]`.
+    one_click: Option<String>,
+    /// `[mail] unsubscribe` as the header lists it: beside a one-click link, only a mailto.
+    listed: Option<&'c str>,
+}
+
+impl<'c> Unsubscribe<'c> {
+    fn new(config: &'c Config, subscriber: &Subscriber) -> Self {
+        let configured = config.mail.unsubscribe.as_deref();
+        match &config.web {
+            Some(web) => Unsubscribe {
+                one_click: Some(unsubscribe::page_url(
+                    &web.base_url,
+                    &web.key,
+                    &subscriber.key,
+                )),
+                listed: configured.filter(|target| target.starts_with("mailto:")),
+            },
+            None => Unsubscribe {
+                one_click: None,
+                listed: configured,
+            },
+        }
+    }
+
+    /// What the footer links to: the page with the button, which works in every mail
+    /// client and browser, else the configured address.
+    fn link(&self) -> Option<&str> {
+        self.one_click.as_deref().or(self.listed)
+    }
 }
 
 #[cfg(test)]

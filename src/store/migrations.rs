@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5];
 
 /// The first release's schema.
 const SCHEMA_1: &str = r#"
@@ -196,6 +196,50 @@ CREATE TABLE looked_up (
     categories TEXT NOT NULL,      -- JSON array
     fetched_at TEXT NOT NULL
 ) WITHOUT ROWID;
+"#;
+
+/// Addresses that unsubscribed with their one-click link, and a digest status for those
+/// taken out of the outbox unsent because of it. SQLite cannot change a CHECK in place, so
+/// `digests` is rebuilt the way its documentation gives: a new table, a copy, the old one
+/// dropped, the new one renamed (a rename of the old one would carry `digest_papers`'s foreign
+/// key along with it).
+const SCHEMA_5: &str = r#"
+CREATE TABLE unsubscribed (
+    subscriber      TEXT PRIMARY KEY,
+    unsubscribed_at TEXT NOT NULL,
+    how             TEXT NOT NULL      -- 'one-click' (the mail client's button) or 'page'
+) WITHOUT ROWID;
+
+CREATE TABLE digests_v5 (
+    id              INTEGER PRIMARY KEY,
+    subscriber      TEXT NOT NULL,
+    slot            TEXT NOT NULL,
+    window_end_seq  INTEGER NOT NULL,
+    composed_at     TEXT NOT NULL,
+    -- 'unsubscribed': withdrawn unsent, its subscriber having unsubscribed; its message dropped.
+    status          TEXT NOT NULL
+                    CHECK (status IN ('pending', 'sent', 'failed', 'unsubscribed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    last_attempt_at TEXT,
+    sent_at         TEXT,
+    claimed_until   TEXT,
+    claimed_by      TEXT,
+    message_id      TEXT NOT NULL,
+    message         BLOB,
+    UNIQUE (subscriber, slot)
+);
+INSERT INTO digests_v5 (id, subscriber, slot, window_end_seq, composed_at, status, attempts,
+        last_error, last_attempt_at, sent_at, claimed_until, claimed_by, message_id, message)
+    SELECT id, subscriber, slot, window_end_seq, composed_at, status, attempts, last_error,
+           last_attempt_at, sent_at, claimed_until, claimed_by, message_id, message
+    FROM digests;
+DROP TABLE digests;
+ALTER TABLE digests_v5 RENAME TO digests;
+CREATE INDEX digests_pending ON digests (status) WHERE status = 'pending';
+CREATE INDEX digests_failed ON digests (status) WHERE status = 'failed';
+CREATE INDEX digests_by_subscriber ON digests (subscriber, status, id);
+CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
 "#;
 
 /// Brings the schema up to date in one transaction. Foreign keys must be off meanwhile (and
