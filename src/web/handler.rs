@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -140,15 +140,21 @@ async fn unsubscribe(
                 .as_bytes()
                 .starts_with(b"application/x-www-form-urlencoded")
         });
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+    let too_large = || {
+        page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "<p>That request is too large.</p>",
+        )
+    };
+    let body = request.into_body();
+    // Refused on its Content-Length, before waiting for a body that may never come whole.
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return too_large();
+    }
+    let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return page(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Too large",
-                "<p>That request is too large.</p>",
-            );
-        }
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
         Err(e) => {
             tracing::debug!("unsubscribe listener: cannot read a request body: {e}");
             return page(
