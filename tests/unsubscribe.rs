@@ -677,3 +677,35 @@ async fn run_names_web_listen_when_it_cannot_bind() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_documented_web_block_loads_once_uncommented() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/paperboy.toml"))
+            .unwrap();
+    let mut in_web = false;
+    let uncommented: Vec<String> = example
+        .lines()
+        .map(|line| {
+            in_web = (in_web && line.starts_with("# ")) || line == "# [web]";
+            match line.strip_prefix("# ") {
+                Some(rest) if in_web => rest.to_string(),
+                _ => line.to_string(),
+            }
+        })
+        .collect();
+    let uncommented = uncommented.join("\n");
+    assert!(uncommented.contains("\n[web]\nlisten = "), "{uncommented}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("web-secret"), SECRET).unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(
+        &path,
+        uncommented.replace("\"/etc/paperboy/web-secret\"", "\"web-secret\""),
+    )
+    .unwrap();
+    let config = Config::load_with_env(&path, std::iter::empty()).unwrap();
+    let web = config.web.unwrap();
+    assert_eq!(web.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(web.base_url, "https://papers.example.org");
+}
