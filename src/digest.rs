@@ -343,7 +343,7 @@ pub fn compose(
         })
         .collect();
     let email = subscriber.email.to_string();
-    let unsubscribe = Unsubscribe::new(config, subscriber);
+    let unsubscribe = UnsubscribeTargets::new(config, subscriber);
     let rendered = renderer.render(&DigestInput {
         name: subscriber.name.as_deref(),
         email: &email,
@@ -375,18 +375,18 @@ pub fn compose(
 }
 
 /// How a subscriber unsubscribes from one digest.
-struct Unsubscribe<'c> {
+struct UnsubscribeTargets<'c> {
     /// Their own one-click page, with `[web]`.
     one_click: Option<String>,
     /// `[mail] unsubscribe` as the header lists it: beside a one-click link, only a mailto.
     listed: Option<&'c str>,
 }
 
-impl<'c> Unsubscribe<'c> {
+impl<'c> UnsubscribeTargets<'c> {
     fn new(config: &'c Config, subscriber: &Subscriber) -> Self {
         let configured = config.mail.unsubscribe.as_deref();
         match &config.web {
-            Some(web) => Unsubscribe {
+            Some(web) => UnsubscribeTargets {
                 one_click: Some(unsubscribe::page_url(
                     &web.base_url,
                     &web.key,
@@ -394,7 +394,7 @@ impl<'c> Unsubscribe<'c> {
                 )),
                 listed: configured.filter(|target| target.starts_with("mailto:")),
             },
-            None => Unsubscribe {
+            None => UnsubscribeTargets {
                 one_click: None,
                 listed: configured,
             },

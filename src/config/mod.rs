@@ -24,7 +24,7 @@ pub use cron::CronSchedule;
 use problems::{Problems, env_key};
 pub use topic::{LikeTopic, LikedText, Topic, TopicKind};
 use topic::{TopicContext, validate_topic};
-pub use web::{MIN_SECRET_CHARS, WebConfig};
+pub use web::WebConfig;
 
 /// Where the config file is looked for when neither `--config` nor `$PAPERBOY_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "config/paperboy.toml";

@@ -12,7 +12,7 @@ use crate::unsubscribe::UnsubscribeKey;
 
 /// The shortest secret accepted: 32 characters is what `openssl rand -hex 16` gives, and far
 /// beyond guessing; the suggested `-hex 32` gives 64.
-pub const MIN_SECRET_CHARS: usize = 32;
+const MIN_SECRET_CHARS: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct WebConfig {

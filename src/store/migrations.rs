@@ -301,3 +301,85 @@ pub(super) fn check_version(conn: &Connection) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database at schema 4, as the previous release left it: a sent, a pending and a
+    /// failed digest with their papers.
+    fn schema_4() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in &MIGRATIONS[..4] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO digests (id, subscriber, slot, window_end_seq, composed_at, status,
+                 attempts, last_error, sent_at, message_id, message) VALUES
+               (1, 'a@example.org', '2026-06-01T07:00:00.000Z', 5, '2026-06-01T07:00:00.000Z',
+                'sent', 1, NULL, '2026-06-01T07:00:01.000Z', '<1@x>', NULL),
+               (2, 'a@example.org', '2026-06-02T07:00:00.000Z', 9, '2026-06-02T07:00:00.000Z',
+                'pending', 2, '451 later', NULL, '<2@x>', x'6d657373616765'),
+               (3, 'b@example.org', '2026-06-02T07:00:00.000Z', 9, '2026-06-02T07:00:00.000Z',
+                'failed', 1, '550 no such user', NULL, '<3@x>', x'6d');
+             INSERT INTO digest_papers (digest_id, subscriber, arxiv_id, position) VALUES
+               (1, 'a@example.org', '2606.00001', 0), (2, 'a@example.org', '2606.00002', 0),
+               (3, 'b@example.org', '2606.00003', 0);",
+        )
+        .unwrap();
+        conn
+    }
+
+    /// A digest's id, status, attempts, last error and message.
+    type DigestRow = (i64, String, i64, Option<String>, Option<Vec<u8>>);
+
+    #[test]
+    fn schema_5_keeps_every_digest_and_the_foreign_key_of_their_papers() {
+        let mut conn = schema_4();
+        let rows = |conn: &Connection| -> Vec<DigestRow> {
+            conn.prepare(
+                "SELECT id, status, attempts, last_error, message FROM digests ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let before = rows(&conn);
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), 5);
+        assert_eq!(rows(&conn), before);
+        conn.execute(
+            "INSERT INTO unsubscribed (subscriber, unsubscribed_at, how)
+             VALUES ('a@example.org', '2026-06-02T08:00:00.000Z', 'one-click')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE digests SET status = 'unsubscribed' WHERE id = 2",
+            [],
+        )
+        .unwrap();
+        // Deleting a digest still takes its papers with it: the key points at the new table.
+        conn.execute("DELETE FROM digests WHERE id = 3", [])
+            .unwrap();
+        let papers: Vec<i64> = conn
+            .prepare("SELECT digest_id FROM digest_papers ORDER BY digest_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(papers, [1, 2]);
+        let inserted = conn.execute(
+            "INSERT INTO digest_papers (digest_id, subscriber, arxiv_id, position)
+             VALUES (99, 'a@example.org', '2606.00009', 0)",
+            [],
+        );
+        assert!(inserted.is_err(), "a paper of no digest is refused");
+    }
+}
