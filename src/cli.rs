@@ -62,8 +62,14 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         since: Option<chrono::NaiveDate>,
     },
-    /// Show each subscriber's last digest and the pending and failed deliveries
+    /// Show each subscriber's last digest, the pending and failed deliveries, and who
+    /// unsubscribed
     Status,
+    /// Undo a one-click unsubscribe: the address gets its digests again
+    Resubscribe {
+        #[arg(value_name = "EMAIL")]
+        email: String,
+    },
     /// Run the service: fetch and send on schedule until SIGTERM; SIGHUP reloads the config
     Run,
 }

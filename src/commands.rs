@@ -15,7 +15,7 @@ use crate::error::{Error, Exit};
 use crate::pipeline::{self, FetchSummary};
 use crate::render::plural;
 use crate::stop::Stop;
-use crate::store::DigestStatus;
+use crate::store::{DigestStatus, Unsubscribed};
 
 pub async fn run(cli: Cli) -> Result<Exit, Error> {
     let path = config::resolve_path(cli.config);
@@ -37,6 +37,11 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             format,
         } => preview(&App::load(&path)?, &subscriber, out.as_deref(), format).await,
         Command::Fetch { since } => fetch(&App::load(&path)?, since).await,
+        Command::Resubscribe { email } => {
+            let config = Config::load(&path)?;
+            config.log_warnings();
+            resubscribe(&config, &email)
+        }
     }
 }
 
@@ -80,6 +85,10 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
             Ok(Outcome::AlreadyComposed) => {
                 writeln!(out, "{email}: this period's digest was composed before")?
             }
+            Ok(Outcome::Unsubscribed) => writeln!(
+                out,
+                "{email}: unsubscribed, nothing composed (`paperboy resubscribe {email}` undoes it)"
+            )?,
             Err(e) => {
                 compose_failures += 1;
                 writeln!(out, "{email}: cannot compose the digest: {e}")?;
@@ -165,6 +174,11 @@ async fn preview(
     let (rendered, titles) = match outcome {
         Some(Ok(Outcome::Queued { rendered, titles })) => (rendered, titles),
         Some(Err(e)) => return Err(anyhow::Error::from(e).context(email.to_string()).into()),
+        Some(Ok(Outcome::Unsubscribed)) => {
+            return Err(Error::Usage(format!(
+                "{email} unsubscribed: no digest is composed for them (`paperboy resubscribe {email}` undoes it)"
+            )));
+        }
         _ => return Err(anyhow::anyhow!("no digest was composed for {email}").into()),
     };
     eprintln!(
@@ -213,6 +227,15 @@ async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
         plural(config.subscribers.len(), "subscriber"),
         plural(topics, "topic")
     )?;
+    if let Some(web) = &config.web {
+        writeln!(
+            out,
+            "web: one-click unsubscribe links to {}{}, answered by `run` on {}",
+            web.base_url,
+            crate::unsubscribe::PATH,
+            web.listen
+        )?;
+    }
     // The config's verdict is out before the SMTP server is asked, which may take a while.
     emit(&out)?;
     if !smtp {
@@ -303,6 +326,7 @@ fn status(config: &Config) -> Result<Exit, Error> {
         return Ok(Exit::Success);
     }
     let store = app::open_state(&config.state_path)?;
+    let unsubscribed = store.unsubscribed()?;
     let time = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     writeln!(
         out,
@@ -323,6 +347,10 @@ fn status(config: &Config) -> Result<Exit, Error> {
             Some((slot, Some(reason))) => format!("{}: nothing to send: {reason}", time(*slot)),
             Some((slot, None)) => format!("{}: digest composed", time(*slot)),
             None => "none yet".to_string(),
+        };
+        let period = match unsubscribed.iter().find(|u| &u.subscriber == key) {
+            Some(u) => format!("unsubscribed {}", time(u.at)),
+            None => period,
         };
         writeln!(out, "{key:<32} {sent:<20} {papers:>6}  {period}")?;
     }
@@ -349,7 +377,75 @@ fn status(config: &Config) -> Result<Exit, Error> {
             writeln!(out, "  … and {} older {status}", count - listed.len())?;
         }
     }
+    write_unsubscribed(&mut out, config, &unsubscribed)?;
     emit(&out)?;
+    Ok(Exit::Success)
+}
+
+/// The addresses that unsubscribed, the latest first, with what became of their digests.
+fn write_unsubscribed(
+    out: &mut Vec<u8>,
+    config: &Config,
+    unsubscribed: &[Unsubscribed],
+) -> Result<(), Error> {
+    writeln!(
+        out,
+        "
+unsubscribed: {}",
+        unsubscribed.len()
+    )?;
+    for u in unsubscribed {
+        let withdrawn = match u.withdrawn {
+            0 => String::new(),
+            n => format!(", {} withdrawn unsent", plural(n, "digest")),
+        };
+        let listed = if config.subscriber(&u.subscriber).is_some() {
+            ""
+        } else {
+            " (not in the config)"
+        };
+        writeln!(
+            out,
+            "  {} since {} ({}){withdrawn}{listed}",
+            u.subscriber,
+            u.at.format("%Y-%m-%d %H:%M UTC"),
+            u.how
+        )?;
+    }
+    if !unsubscribed.is_empty() {
+        writeln!(out, "  `paperboy resubscribe EMAIL` undoes an unsubscribe")?;
+    }
+    Ok(())
+}
+
+/// Undoes a one-click unsubscribe. Beside a running daemon too: it reads who unsubscribed
+/// from the state at each digest.
+fn resubscribe(config: &Config, email: &str) -> Result<Exit, Error> {
+    let key = crate::unsubscribe::normalize(email);
+    let subscriber = config.subscriber(&key);
+    let undone = if config.state_path.exists() {
+        app::open_state(&config.state_path)?.resubscribe(&key)?
+    } else {
+        None
+    };
+    let config_path = config.path.display();
+    let said = match (undone, subscriber) {
+        (Some(u), Some(_)) => format!(
+            "{key} is subscribed again (unsubscribed {} by {}); their next digest goes out on their schedule",
+            u.at.format("%Y-%m-%d %H:%M UTC"),
+            u.how
+        ),
+        (Some(_), None) => format!(
+            "{key} is no longer marked unsubscribed, but is not a subscriber in {config_path}: add them there for digests"
+        ),
+        (None, Some(_)) => format!("{key} has not unsubscribed: nothing to undo"),
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "{email} has not unsubscribed and is not a subscriber in {config_path}"
+            )));
+        }
+    };
+    emit(format!("{said}\n").as_bytes())?;
     Ok(Exit::Success)
 }
 

@@ -18,6 +18,7 @@ use crate::message::{self, MessageError};
 use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer, Section, TRENDING};
 use crate::store::{Cursor, StoredPaper};
 use crate::topics::{Matches, PaperSet, QueryId};
+use crate::unsubscribe;
 
 /// How far back a subscriber's first digest reaches.
 pub const FIRST_WINDOW: Duration = Duration::hours(24);
@@ -63,6 +64,8 @@ pub enum Outcome {
     Nothing(NothingReason),
     /// This period was composed before: by a run that was interrupted, or by another process.
     AlreadyComposed,
+    /// They unsubscribed with their one-click link: nothing is composed for them.
+    Unsubscribed,
 }
 
 /// The exclusive lower bound of a subscriber's window: their cursor, or `first_lower` (the
@@ -330,13 +333,14 @@ pub fn compose(
     let sections = sections(subscriber, candidates, picks);
     let topics: Vec<&str> = subscriber.topics.iter().map(|t| t.name.as_str()).collect();
     let email = subscriber.email.to_string();
+    let unsubscribe = UnsubscribeTargets::new(config, subscriber);
     let rendered = renderer.render(&DigestInput {
         name: subscriber.name.as_deref(),
         email: &email,
         date: slot.with_timezone(&subscriber.timezone).date_naive(),
         sections: &sections,
         topics: &topics,
-        unsubscribe: config.mail.unsubscribe.as_deref(),
+        unsubscribe: unsubscribe.link(),
         contact: config.mail.from.email.as_ref(),
     })?;
     let entries = || sections.iter().flat_map(|s| &s.entries);
@@ -348,7 +352,8 @@ pub fn compose(
             to: subscriber.mailbox(),
             message_id: &message_id,
             date: now.into(),
-            unsubscribe: config.mail.unsubscribe.as_deref(),
+            unsubscribe: unsubscribe.listed,
+            one_click: unsubscribe.one_click.as_deref(),
         },
         &rendered,
     )?;
@@ -409,6 +414,40 @@ fn sections<'a>(
             })
         })
         .collect()
+}
+
+/// How a subscriber unsubscribes from one digest.
+struct UnsubscribeTargets<'c> {
+    /// Their own one-click page, with `[web]`.
+    one_click: Option<String>,
+    /// `[mail] unsubscribe` as the header lists it: beside a one-click link, only a mailto.
+    listed: Option<&'c str>,
+}
+
+impl<'c> UnsubscribeTargets<'c> {
+    fn new(config: &'c Config, subscriber: &Subscriber) -> Self {
+        let configured = config.mail.unsubscribe.as_deref();
+        match &config.web {
+            Some(web) => UnsubscribeTargets {
+                one_click: Some(unsubscribe::page_url(
+                    &web.base_url,
+                    &web.key,
+                    &subscriber.key,
+                )),
+                listed: configured.filter(|target| target.starts_with("mailto:")),
+            },
+            None => UnsubscribeTargets {
+                one_click: None,
+                listed: configured,
+            },
+        }
+    }
+
+    /// What the footer links to: the page with the button, which works in every mail
+    /// client and browser, else the configured address.
+    fn link(&self) -> Option<&str> {
+        self.one_click.as_deref().or(self.listed)
+    }
 }
 
 #[cfg(test)]

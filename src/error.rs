@@ -74,6 +74,8 @@ pub enum SetupError {
     Http(#[source] reqwest::Error),
     #[error("state.path {:?}: {problem}", path.display().to_string())]
     StatePath { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Web(#[from] crate::web::BindError),
     #[error("state.path {:?}", path.display().to_string())]
     Store {
         path: PathBuf,

@@ -32,6 +32,8 @@ pub mod stop;
 pub mod store;
 pub mod tls;
 pub mod topics;
+pub mod unsubscribe;
+pub mod web;
 
 /// An error and all its causes on one line: library errors often say only "error sending
 /// request" at the top and the useful part ("connection refused") below.

@@ -17,7 +17,10 @@ pub struct Headers<'a> {
     pub to: Mailbox,
     pub message_id: &'a str,
     pub date: SystemTime,
+    /// `[mail] unsubscribe`: a `mailto:` (or, without `[web]`, an `https:`) address.
     pub unsubscribe: Option<&'a str>,
+    /// The subscriber's one-click unsubscribe URL when `[web]` is set (RFC 8058).
+    pub one_click: Option<&'a str>,
 }
 
 /// The bytes of a multipart/alternative message: text first, HTML last (the preferred part
@@ -46,10 +49,23 @@ pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, Mess
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".to_string(),
         ));
-    if let Some(target) = headers.unsubscribe {
+    // The one-click URL first; mail clients that cannot POST fall back to the mailto.
+    let targets: Vec<String> = (headers.one_click.iter())
+        .chain(&headers.unsubscribe)
+        .map(|target| format!("<{target}>"))
+        .collect();
+    if !targets.is_empty() {
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe"),
-            format!("<{target}>"),
+            targets.join(", "),
+        ));
+    }
+    if headers.one_click.is_some() {
+        // Tells the mail client that a POST to the https target unsubscribes at once, so it
+        // may offer its own button (RFC 8058 §3.1).
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click".to_string(),
         ));
     }
     let message = builder.multipart(
@@ -105,6 +121,7 @@ mod tests {
                 message_id: &id,
                 date: SystemTime::now(),
                 unsubscribe: Some("mailto:admin@example.org?subject=unsubscribe"),
+                one_click: None,
             },
             &rendered,
         )
@@ -119,7 +136,13 @@ mod tests {
             assert!(text.contains(header), "{header} in {text}");
         }
         assert!(text.contains(&format!("Message-ID: {id}")));
-        assert!(text.contains("List-Unsubscribe: <mailto:admin@example.org?subject=unsubscribe>"));
+        assert!(
+            text.contains("List-Unsubscribe: <mailto:admin@example.org?subject=unsubscribe>\r\n")
+        );
+        assert!(
+            !text.contains("List-Unsubscribe-Post"),
+            "no one-click without [web]"
+        );
         assert!(text.contains("List-Id: <paperboy.example.org>"), "{text}");
         assert!(text.contains("Auto-Submitted: auto-generated"), "{text}");
         assert!(text.contains("Content-Type: multipart/alternative"));
@@ -149,6 +172,7 @@ mod tests {
                 message_id: "<x@example.org>",
                 date: SystemTime::now(),
                 unsubscribe: None,
+                one_click: None,
             },
             &rendered,
         )
@@ -161,5 +185,44 @@ mod tests {
                 .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
             "{head}"
         );
+    }
+
+    #[test]
+    fn a_one_click_url_comes_first_beside_the_mailto_with_list_unsubscribe_post() {
+        let from: Mailbox = "Paperboy <papers@example.org>".parse().unwrap();
+        let rendered = Rendered {
+            subject: "s".into(),
+            html: String::new(),
+            text: String::new(),
+        };
+        let url = "https://papers.example.org/unsubscribe?u=alice%40example.org&t=00ff";
+        let build_with = |unsubscribe| {
+            let bytes = build(
+                &Headers {
+                    from: &from,
+                    to: "alice@example.org".parse().unwrap(),
+                    message_id: "<x@example.org>",
+                    date: SystemTime::now(),
+                    unsubscribe,
+                    one_click: Some(url),
+                },
+                &rendered,
+            )
+            .unwrap();
+            let parsed = mailparse::parse_mail(&bytes).unwrap();
+            let header = |name| {
+                use mailparse::MailHeaderMap;
+                parsed.headers.get_first_value(name)
+            };
+            (header("List-Unsubscribe"), header("List-Unsubscribe-Post"))
+        };
+        assert_eq!(
+            build_with(Some("mailto:admin@example.org")),
+            (
+                Some(format!("<{url}>, <mailto:admin@example.org>")),
+                Some("List-Unsubscribe=One-Click".to_string())
+            )
+        );
+        assert_eq!(build_with(None).0, Some(format!("<{url}>")));
     }
 }

@@ -26,6 +26,18 @@ impl Stop {
         self.0.as_ref().is_some_and(|r| *r.borrow())
     }
 
+    /// Waits until a stop is requested: for ever with [`Stop::never`], or once the handle is
+    /// gone without asking.
+    pub async fn wait(&self) {
+        if let Some(receiver) = &self.0 {
+            let mut receiver = receiver.clone();
+            if receiver.wait_for(|stop| *stop).await.is_ok() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    }
+
     /// Waits `duration`, or less if a stop is requested meanwhile. Returns false when stopped.
     pub async fn sleep(&self, duration: Duration) -> bool {
         let Some(receiver) = &self.0 else {
@@ -64,8 +76,16 @@ mod tests {
             let stop = stop.clone();
             async move { stop.sleep(Duration::from_secs(60)).await }
         });
+        let waiter = tokio::spawn({
+            let stop = stop.clone();
+            async move { stop.wait().await }
+        });
         handle.request();
         let slept = tokio::time::timeout(Duration::from_secs(5), sleeper).await;
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("wait ends at the request")
+            .unwrap();
         assert!(!slept.unwrap().unwrap(), "stopped, not slept");
         assert!(stop.requested());
         assert!(Stop::never().sleep(Duration::from_millis(1)).await);

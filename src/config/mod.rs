@@ -18,11 +18,13 @@ mod cron;
 mod problems;
 mod raw;
 mod topic;
+mod web;
 
 pub use cron::CronSchedule;
 use problems::{Problems, env_key};
 pub use topic::{LikeTopic, LikedText, Topic, TopicKind};
 use topic::{TopicContext, validate_topic};
+pub use web::WebConfig;
 
 /// Where the config file is looked for when neither `--config` nor `$PAPERBOY_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "config/paperboy.toml";
@@ -44,6 +46,8 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub sources: SourcesConfig,
     pub subscribers: Vec<Subscriber>,
+    /// The one-click unsubscribe listener; `None` without `[web]`.
+    pub web: Option<WebConfig>,
     /// Settings that are valid but probably not what was meant, each naming its key.
     pub warnings: Vec<String>,
 }
@@ -372,6 +376,9 @@ fn validate(
             problems.report(key, text, format!("must be a table ([{key}])"));
         }
     }
+    if let Some(web) = &raw.web {
+        problems.section("web", web, "must be a table ([web])");
+    }
     problems.section(
         "sources.arxiv.categories",
         &raw.sources.arxiv.categories,
@@ -420,6 +427,15 @@ fn validate(
             "must not contain spaces, control characters or angle brackets",
         );
     }
+
+    // `None` inside: no [web]; `None` outside: [web] has problems, reported.
+    let web = match &raw.web {
+        None => Some(None),
+        Some(section) if section.invalid.is_some() => None,
+        Some(section) => {
+            web::validate_web(section, base, unsubscribe.as_deref(), problems).map(Some)
+        }
+    };
 
     let templates_dir = problems.valid_opt("mail.templates_dir", &raw.mail.templates_dir);
     if let Some(dir) = &templates_dir {
@@ -667,6 +683,7 @@ fn validate(
             arxiv_api: arxiv_api?,
         },
         subscribers,
+        web: web?,
         warnings: std::mem::take(&mut problems.warnings),
     })
 }

@@ -282,6 +282,8 @@ pub struct RawConfig {
     pub sources: Section<RawSources>,
     pub digest: Section<RawDigest>,
     pub subscribers: Section<Vec<Section<RawSubscriber>>>,
+    /// `None` without a `[web]` section: no listener.
+    pub web: Option<Section<super::web::RawWeb>>,
 }
 
 #[derive(Deserialize)]

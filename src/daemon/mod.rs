@@ -19,11 +19,12 @@ use tokio::sync::mpsc;
 use crate::app::App;
 use crate::config::Config;
 use crate::digest::Outcome;
-use crate::error::{Error, Exit};
+use crate::error::{Error, Exit, SetupError};
 use crate::pipeline;
 use crate::schedule::next_fire;
 use crate::stop::Stop;
 use crate::store::SharedStore;
+use crate::web::WebServer;
 
 use lock::StateLock;
 use notify::Notifier;
@@ -39,6 +40,10 @@ pub async fn run(config_path: PathBuf, app: App) -> Result<Exit, Error> {
     let store = app.open_store()?;
     let notify = Notifier::from_env();
     let mut events = signals()?;
+    let web = match &app.config.web {
+        Some(config) => Some(WebServer::start(config, store.clone()).map_err(SetupError::from)?),
+        None => None,
+    };
     let last_periods = store
         .run(|s| s.cursors())
         .await?
@@ -59,8 +64,12 @@ pub async fn run(config_path: PathBuf, app: App) -> Result<Exit, Error> {
         app,
         store,
         last_fetch: None,
+        web,
     };
     serve(&mut service, plan, &mut events, Clock::System, &notify).await;
+    if let Some(web) = service.web.take() {
+        web.stop().await;
+    }
     Ok(Exit::Success)
 }
 
@@ -248,6 +257,8 @@ struct Service {
     store: SharedStore,
     /// When the sources were last fetched with at least one answering.
     last_fetch: Option<DateTime<Utc>>,
+    /// The unsubscribe listener, with `[web]`.
+    web: Option<WebServer>,
 }
 
 impl Service {
@@ -266,6 +277,28 @@ impl Service {
         self.last_fetch.is_none_or(|at| {
             next_fire(&schedule.fetch, schedule.timezone, at).is_some_and(|due| due <= Utc::now())
         })
+    }
+
+    /// Serves the reloaded `[web]`: in place on the same address, else bound anew before
+    /// the old listener stops, so a new address that cannot be bound fails the reload and
+    /// leaves the old config (whose digests carry links the old listener answers) in force.
+    fn reload_web(&mut self, config: Option<&crate::config::WebConfig>) -> Result<(), Error> {
+        if let (Some(server), Some(config)) = (&self.web, config)
+            && server.listen() == config.listen
+        {
+            server.update(config);
+            return Ok(());
+        }
+        let started = match config {
+            Some(config) => {
+                Some(WebServer::start(config, self.store.clone()).map_err(SetupError::from)?)
+            }
+            None => None,
+        };
+        if let Some(old) = std::mem::replace(&mut self.web, started) {
+            tokio::spawn(old.stop());
+        }
+        Ok(())
     }
 }
 
@@ -298,6 +331,7 @@ impl Jobs for Service {
         if app.config.state_path != self.app.config.state_path {
             tracing::warn!("state.path changed: it takes effect on restart");
         }
+        self.reload_web(app.config.web.as_ref())?;
         self.app = app;
         Ok(())
     }

@@ -122,8 +122,25 @@ const CHUNK: usize = 256;
 
 /// Composes this period's digest for each of `subscribers` and puts it in the outbox. A
 /// render failure affects only its own subscriber, who is composed again next time. After
-/// `stop`, the subscribers not reached yet are left out.
+/// `stop`, the subscribers not reached yet are left out. Those who unsubscribed are not
+/// composed for, and come last.
 pub async fn compose<'s>(
+    app: &App,
+    store: &SharedStore,
+    subscribers: &[&'s Subscriber],
+    slot: DateTime<Utc>,
+    stop: &Stop,
+) -> Result<Composed<'s>, StoreError> {
+    let unsubscribed = store.run(|s| s.unsubscribed_keys()).await?;
+    let (gone, subscribed): (Vec<&Subscriber>, Vec<&Subscriber>) = subscribers
+        .iter()
+        .partition(|s| unsubscribed.contains(&s.key));
+    let mut outcomes = compose_subscribed(app, store, &subscribed, slot, stop).await?;
+    outcomes.extend(gone.into_iter().map(|s| (s, Ok(Outcome::Unsubscribed))));
+    Ok(outcomes)
+}
+
+async fn compose_subscribed<'s>(
     app: &App,
     store: &SharedStore,
     subscribers: &[&'s Subscriber],

@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5];
 
 /// The first release's schema.
 const SCHEMA_1: &str = r#"
@@ -198,6 +198,50 @@ CREATE TABLE looked_up (
 ) WITHOUT ROWID;
 "#;
 
+/// Addresses that unsubscribed with their one-click link, and a digest status for those
+/// taken out of the outbox unsent because of it. SQLite cannot change a CHECK in place, so
+/// `digests` is rebuilt the way its documentation gives: a new table, a copy, the old one
+/// dropped, the new one renamed (a rename of the old one would carry `digest_papers`'s foreign
+/// key along with it).
+const SCHEMA_5: &str = r#"
+CREATE TABLE unsubscribed (
+    subscriber      TEXT PRIMARY KEY,
+    unsubscribed_at TEXT NOT NULL,
+    how             TEXT NOT NULL      -- 'one-click' (the mail client's button) or 'page'
+) WITHOUT ROWID;
+
+CREATE TABLE digests_v5 (
+    id              INTEGER PRIMARY KEY,
+    subscriber      TEXT NOT NULL,
+    slot            TEXT NOT NULL,
+    window_end_seq  INTEGER NOT NULL,
+    composed_at     TEXT NOT NULL,
+    -- 'unsubscribed': withdrawn unsent, its subscriber having unsubscribed; its message dropped.
+    status          TEXT NOT NULL
+                    CHECK (status IN ('pending', 'sent', 'failed', 'unsubscribed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    last_attempt_at TEXT,
+    sent_at         TEXT,
+    claimed_until   TEXT,
+    claimed_by      TEXT,
+    message_id      TEXT NOT NULL,
+    message         BLOB,
+    UNIQUE (subscriber, slot)
+);
+INSERT INTO digests_v5 (id, subscriber, slot, window_end_seq, composed_at, status, attempts,
+        last_error, last_attempt_at, sent_at, claimed_until, claimed_by, message_id, message)
+    SELECT id, subscriber, slot, window_end_seq, composed_at, status, attempts, last_error,
+           last_attempt_at, sent_at, claimed_until, claimed_by, message_id, message
+    FROM digests;
+DROP TABLE digests;
+ALTER TABLE digests_v5 RENAME TO digests;
+CREATE INDEX digests_pending ON digests (status) WHERE status = 'pending';
+CREATE INDEX digests_failed ON digests (status) WHERE status = 'failed';
+CREATE INDEX digests_by_subscriber ON digests (subscriber, status, id);
+CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
+"#;
+
 /// Brings the schema up to date in one transaction. Foreign keys must be off meanwhile (and
 /// `PRAGMA foreign_keys` cannot change inside a transaction): rebuilding a table drops the old
 /// one, which with them on would cascade into the rows being copied.
@@ -256,4 +300,86 @@ pub(super) fn check_version(conn: &Connection) -> Result<()> {
         return Err(StoreError::TooNew { found, known });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database at schema 4, as the previous release left it: a sent, a pending and a
+    /// failed digest with their papers.
+    fn schema_4() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in &MIGRATIONS[..4] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO digests (id, subscriber, slot, window_end_seq, composed_at, status,
+                 attempts, last_error, sent_at, message_id, message) VALUES
+               (1, 'a@example.org', '2026-06-01T07:00:00.000Z', 5, '2026-06-01T07:00:00.000Z',
+                'sent', 1, NULL, '2026-06-01T07:00:01.000Z', '<1@x>', NULL),
+               (2, 'a@example.org', '2026-06-02T07:00:00.000Z', 9, '2026-06-02T07:00:00.000Z',
+                'pending', 2, '451 later', NULL, '<2@x>', x'6d657373616765'),
+               (3, 'b@example.org', '2026-06-02T07:00:00.000Z', 9, '2026-06-02T07:00:00.000Z',
+                'failed', 1, '550 no such user', NULL, '<3@x>', x'6d');
+             INSERT INTO digest_papers (digest_id, subscriber, arxiv_id, position) VALUES
+               (1, 'a@example.org', '2606.00001', 0), (2, 'a@example.org', '2606.00002', 0),
+               (3, 'b@example.org', '2606.00003', 0);",
+        )
+        .unwrap();
+        conn
+    }
+
+    /// A digest's id, status, attempts, last error and message.
+    type DigestRow = (i64, String, i64, Option<String>, Option<Vec<u8>>);
+
+    #[test]
+    fn schema_5_keeps_every_digest_and_the_foreign_key_of_their_papers() {
+        let mut conn = schema_4();
+        let rows = |conn: &Connection| -> Vec<DigestRow> {
+            conn.prepare(
+                "SELECT id, status, attempts, last_error, message FROM digests ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let before = rows(&conn);
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), 5);
+        assert_eq!(rows(&conn), before);
+        conn.execute(
+            "INSERT INTO unsubscribed (subscriber, unsubscribed_at, how)
+             VALUES ('a@example.org', '2026-06-02T08:00:00.000Z', 'one-click')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE digests SET status = 'unsubscribed' WHERE id = 2",
+            [],
+        )
+        .unwrap();
+        // Deleting a digest still takes its papers with it: the key points at the new table.
+        conn.execute("DELETE FROM digests WHERE id = 3", [])
+            .unwrap();
+        let papers: Vec<i64> = conn
+            .prepare("SELECT digest_id FROM digest_papers ORDER BY digest_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(papers, [1, 2]);
+        let inserted = conn.execute(
+            "INSERT INTO digest_papers (digest_id, subscriber, arxiv_id, position)
+             VALUES (99, 'a@example.org', '2606.00009', 0)",
+            [],
+        );
+        assert!(inserted.is_err(), "a paper of no digest is refused");
+    }
 }

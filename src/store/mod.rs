@@ -9,6 +9,7 @@
 
 mod migrations;
 mod shared;
+mod unsubscribed;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -20,6 +21,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use shared::SharedStore;
+pub use unsubscribed::{Unsubscribe, Unsubscribed};
 
 use crate::paper::Paper;
 use crate::source::http::Validators;
@@ -85,6 +87,8 @@ pub enum DigestStatus {
     Sent,
     /// Given up on: a permanent SMTP failure, or its subscriber left.
     Failed,
+    /// Withdrawn unsent: its subscriber unsubscribed.
+    Unsubscribed,
 }
 
 impl DigestStatus {
@@ -93,6 +97,7 @@ impl DigestStatus {
             DigestStatus::Pending => "pending",
             DigestStatus::Sent => "sent",
             DigestStatus::Failed => "failed",
+            DigestStatus::Unsubscribed => "unsubscribed",
         }
     }
 }
@@ -115,6 +120,7 @@ impl FromSql for DigestStatus {
             "pending" => Ok(DigestStatus::Pending),
             "sent" => Ok(DigestStatus::Sent),
             "failed" => Ok(DigestStatus::Failed),
+            "unsubscribed" => Ok(DigestStatus::Unsubscribed),
             _ => Err(FromSqlError::InvalidType),
         }
     }
@@ -165,7 +171,8 @@ pub enum Claim {
     Claimed,
     /// Another process is sending it.
     HeldElsewhere,
-    /// It left the outbox since it was listed: another process sent it or gave up on it.
+    /// It left the outbox since it was listed: another process sent it or gave up on it, or
+    /// its subscriber unsubscribed.
     Gone,
 }
 
@@ -644,10 +651,14 @@ impl Store {
     }
 
     /// Claims a pending digest for sending until `until` (this process may renew its own
-    /// claims).
+    /// claims). The digest of a subscriber who unsubscribed since it was composed is withdrawn
+    /// instead, in the same transaction, so none is sent after the unsubscribe is recorded.
     pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Claim> {
         let owner = self.owner.clone();
         self.write(|conn| {
+            if unsubscribed::withdraw_digest(conn, id, now, &owner)? {
+                return Ok(Claim::Gone);
+            }
             let changed = conn.execute(
                 "UPDATE digests SET claimed_until = ?3, claimed_by = ?4
                  WHERE id = ?1 AND status = 'pending'
@@ -1098,7 +1109,28 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
+        // The rebuilt digests table keeps digest_papers's foreign key, and knows the status
+        // of a withdrawn digest.
+        let parent: String = store
+            .conn
+            .query_row(
+                "SELECT \"table\" FROM pragma_foreign_key_list('digest_papers')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(parent, "digests");
+        let indexes: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'digests'
+                 AND name LIKE 'digests_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 4);
         // The empty periods became cursors, past the last window of each subscriber.
         let cursors = store.cursors().unwrap();
         let ends: Vec<(&str, i64)> = ["alice@example.org", "bob@example.org", "carol@example.org"]
@@ -1125,6 +1157,16 @@ mod tests {
         assert_eq!(rows, [(1, Sent), (3, Sent), (10, Pending), (12, Pending)]);
         let pending: Vec<i64> = store.pending(None).unwrap().iter().map(|p| p.id).collect();
         assert_eq!(pending, [10, 12]);
+        let withdraw = "UPDATE digests SET status = 'unsubscribed' WHERE id = 12";
+        store.conn.execute(withdraw, []).unwrap();
+        let bogus = store
+            .conn
+            .execute("UPDATE digests SET status = 'lost' WHERE id = 12", []);
+        assert!(bogus.is_err(), "the CHECK still holds");
+        store
+            .conn
+            .execute("UPDATE digests SET status = 'pending' WHERE id = 12", [])
+            .unwrap();
         // What alice was sent and what waits for her both count as given.
         let alices: Vec<String> = store
             .conn
