@@ -359,6 +359,7 @@ pub fn compose(
             unsubscribe: config.mail.unsubscribe.as_deref(),
         },
         &rendered,
+        config.mail.dkim.as_ref(),
     )?;
     Ok(OutboxMessage {
         rendered,
