@@ -361,3 +361,29 @@ fn a_signing_domain_unrelated_to_the_sender_is_a_warning() {
         "paperboy._domainkey.example.org"
     );
 }
+
+#[test]
+fn the_example_config_s_dkim_block_is_valid_once_uncommented() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/paperboy.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dkim/ed25519.pem");
+    let mut uncommented = String::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        in_block = line == "# [mail.dkim]" || (in_block && line.starts_with("# "));
+        let line = if in_block { &line[2..] } else { line };
+        uncommented.push_str(&line.replace("/etc/paperboy/dkim.pem", &key.display().to_string()));
+        uncommented.push('\n');
+    }
+    assert!(
+        uncommented.contains("\n[mail.dkim]\ndomain = "),
+        "{uncommented}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(&path, uncommented).unwrap();
+    let config = Config::load_with_env(&path, std::iter::empty()).unwrap();
+    let dkim = config.mail.dkim.expect("[mail.dkim] read");
+    assert_eq!(dkim.dns_name(), "paperboy._domainkey.example.org");
+    assert_eq!(dkim.dns_record(), record("ed25519"));
+}
