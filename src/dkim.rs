@@ -76,8 +76,11 @@ pub enum DkimKeyError {
     RsaTooShort(usize),
 }
 
-fn malformed(what: &'static str) -> impl Fn(String) -> DkimKeyError {
-    move |detail| DkimKeyError::Malformed { what, detail }
+fn malformed(what: &'static str, detail: impl fmt::Display) -> DkimKeyError {
+    DkimKeyError::Malformed {
+        what,
+        detail: detail.to_string(),
+    }
 }
 
 /// A private key from a PEM file: RSA (PKCS#8 or PKCS#1) or Ed25519 (PKCS#8), told apart by
@@ -103,22 +106,22 @@ impl DkimKey {
         let der = Zeroizing::new(der);
         let key = match label {
             "PRIVATE KEY" => {
-                let info = PrivateKeyInfo::try_from(der.as_slice())
-                    .map_err(|e| malformed("PKCS#8")(e.to_string()))?;
+                let info =
+                    PrivateKeyInfo::try_from(der.as_slice()).map_err(|e| malformed("PKCS#8", e))?;
                 if info.algorithm.oid == rsa::pkcs1::ALGORITHM_OID {
                     RsaPrivateKey::try_from(info)
                         .map(DkimKey::Rsa)
-                        .map_err(|e| malformed("RSA")(e.to_string()))?
+                        .map_err(|e| malformed("RSA", e))?
                 } else if info.algorithm.oid == ED25519_OID {
                     // The PKCS#8 private key of Ed25519 is itself an OCTET STRING holding the
                     // 32-byte seed (RFC 8410 §7).
                     let seed = OctetStringRef::from_der(info.private_key)
-                        .map_err(|e| malformed("Ed25519")(e.to_string()))?;
+                        .map_err(|e| malformed("Ed25519", e))?;
                     let seed: &[u8; 32] = seed.as_bytes().try_into().map_err(|_| {
-                        malformed("Ed25519")(format!(
-                            "the key is {} bytes, not 32",
-                            seed.as_bytes().len()
-                        ))
+                        malformed(
+                            "Ed25519",
+                            format!("the key is {} bytes, not 32", seed.as_bytes().len()),
+                        )
                     })?;
                     DkimKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(seed))
                 } else {
@@ -127,13 +130,12 @@ impl DkimKey {
             }
             "RSA PRIVATE KEY" => RsaPrivateKey::from_pkcs1_der(der.as_slice())
                 .map(DkimKey::Rsa)
-                .map_err(|e| malformed("RSA")(e.to_string()))?,
+                .map_err(|e| malformed("RSA", e))?,
             "ENCRYPTED PRIVATE KEY" => return Err(DkimKeyError::Encrypted),
             other => return Err(DkimKeyError::NotAKey(other.to_string())),
         };
         if let DkimKey::Rsa(rsa) = &key {
-            rsa.validate()
-                .map_err(|e| malformed("RSA")(e.to_string()))?;
+            rsa.validate().map_err(|e| malformed("RSA", e))?;
             let bits = rsa.n().bits();
             if bits < MIN_RSA_BITS {
                 return Err(DkimKeyError::RsaTooShort(bits));
@@ -158,7 +160,7 @@ impl DkimKey {
                 let der = key
                     .to_public_key()
                     .to_public_key_der()
-                    .map_err(|e| malformed("RSA")(e.to_string()))?;
+                    .map_err(|e| malformed("RSA", e))?;
                 ("rsa", BASE64.encode(der.as_bytes()))
             }
             DkimKey::Ed25519(key) => ("ed25519", BASE64.encode(key.verifying_key().as_bytes())),
@@ -171,7 +173,7 @@ impl DkimKey {
         let (text, algorithm, what) = match &self {
             DkimKey::Rsa(key) => (
                 key.to_pkcs1_pem(LineEnding::LF)
-                    .map_err(|e| malformed("RSA")(e.to_string()))?,
+                    .map_err(|e| malformed("RSA", e))?,
                 DkimSigningAlgorithm::Rsa,
                 "RSA",
             ),
@@ -181,7 +183,7 @@ impl DkimKey {
                 "Ed25519",
             ),
         };
-        DkimSigningKey::new(&text, algorithm).map_err(|e| malformed(what)(e.to_string()))
+        DkimSigningKey::new(&text, algorithm).map_err(|e| malformed(what, e))
     }
 }
 

@@ -387,3 +387,36 @@ fn the_example_config_s_dkim_block_is_valid_once_uncommented() {
     assert_eq!(dkim.dns_name(), "paperboy._domainkey.example.org");
     assert_eq!(dkim.dns_record(), record("ed25519"));
 }
+
+#[test]
+fn the_key_file_can_come_from_the_environment_and_a_problem_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dkim.pem"), fixture("rsa.pem")).unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(
+        &path,
+        format!("{MAIL}[mail.dkim]\ndomain = \"example.org\"\nselector = \"paperboy\"\n"),
+    )
+    .unwrap();
+    let env = |file: &str| {
+        [(
+            "PAPERBOY__MAIL__DKIM__PRIVATE_KEY_FILE".to_string(),
+            file.to_string(),
+        )]
+    };
+    let config = Config::load_with_env(&path, env("dkim.pem")).unwrap();
+    assert_eq!(config.mail.dkim.unwrap().dns_record(), record("rsa"));
+    match Config::load_with_env(&path, env("nope.pem")) {
+        Err(ConfigError::Invalid { problems, .. }) => {
+            let file = dir.path().join("nope.pem").display().to_string();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].starts_with(&format!(
+                    "mail.dkim.private_key_file {file:?} (set by PAPERBOY__MAIL__DKIM__PRIVATE_KEY_FILE): cannot be read"
+                )),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
