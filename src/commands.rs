@@ -236,6 +236,17 @@ async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
             web.listen
         )?;
     }
+    if let Some(dkim) = &config.mail.dkim {
+        // The value alone on its line, ready to paste into a DNS provider's form.
+        writeln!(
+            out,
+            "DKIM: signing as {} ({} key); publish the DNS TXT record {}:\n  {}",
+            dkim.domain(),
+            dkim.key_description(),
+            dkim.dns_name(),
+            dkim.dns_record()
+        )?;
+    }
     // The config's verdict is out before the SMTP server is asked, which may take a while.
     emit(&out)?;
     if !smtp {

@@ -356,6 +356,7 @@ pub fn compose(
             one_click: unsubscribe.one_click.as_deref(),
         },
         &rendered,
+        config.mail.dkim.as_ref(),
     )?;
     Ok(OutboxMessage {
         rendered,

@@ -20,6 +20,7 @@ pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod digest;
+pub mod dkim;
 pub mod error;
 pub mod message;
 pub mod paper;

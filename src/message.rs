@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
+use crate::dkim::DkimSigner;
 use crate::render::Rendered;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +25,12 @@ pub struct Headers<'a> {
 }
 
 /// The bytes of a multipart/alternative message: text first, HTML last (the preferred part
-/// goes last, RFC 2046 §5.1.4).
-pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, MessageError> {
+/// goes last, RFC 2046 §5.1.4); with a DKIM-Signature when `dkim` signs for the sender.
+pub fn build(
+    headers: &Headers<'_>,
+    rendered: &Rendered,
+    dkim: Option<&DkimSigner>,
+) -> Result<Vec<u8>, MessageError> {
     // lettre panics formatting a display name with a line break, and a break in any header
     // value is an injection attempt: both become spaces here, at the header boundary.
     let to = Mailbox::new(
@@ -68,7 +73,7 @@ pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, Mess
             "List-Unsubscribe=One-Click".to_string(),
         ));
     }
-    let message = builder.multipart(
+    let mut message = builder.multipart(
         MultiPart::alternative()
             .singlepart(
                 SinglePart::builder()
@@ -81,6 +86,11 @@ pub fn build(headers: &Headers<'_>, rendered: &Rendered) -> Result<Vec<u8>, Mess
                     .body(rendered.html.clone()),
             ),
     )?;
+    // Signed here, once: the outbox keeps these bytes, so every retry sends the same valid
+    // signature.
+    if let Some(signer) = dkim {
+        signer.sign(&mut message);
+    }
     Ok(message.formatted())
 }
 
@@ -124,6 +134,7 @@ mod tests {
                 one_click: None,
             },
             &rendered,
+            None,
         )
         .unwrap();
         let text = String::from_utf8(bytes).unwrap();
@@ -175,6 +186,7 @@ mod tests {
                 one_click: None,
             },
             &rendered,
+            None,
         )
         .unwrap();
         let text = String::from_utf8(bytes).unwrap();
@@ -207,6 +219,7 @@ mod tests {
                     one_click: Some(url),
                 },
                 &rendered,
+                None,
             )
             .unwrap();
             let parsed = mailparse::parse_mail(&bytes).unwrap();

@@ -143,3 +143,31 @@ async fn send_now_into_a_closed_pipe_still_delivers_every_digest() {
     assert_eq!(env.mails().len(), 1, "{err}");
     assert!(!err.contains("Broken pipe"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_prints_the_dkim_record_to_publish_for_the_key_it_loaded() {
+    let env = TestEnv::new(
+        "[mail.dkim]\ndomain = \"example.org\"\nselector = \"paperboy\"\nprivate_key_file = \"dkim.pem\"\n",
+    )
+    .await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dkim");
+    // Beside the config, named by a relative path.
+    std::fs::copy(
+        fixtures.join("ed25519.pem"),
+        env.dir.path().join("dkim.pem"),
+    )
+    .unwrap();
+    let out = env.run(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    // The record as OpenSSL works it out from the key (tests/fixtures/dkim/README.md).
+    let record = std::fs::read_to_string(fixtures.join("ed25519.txt")).unwrap();
+    assert_eq!(
+        lines[1..],
+        [
+            "DKIM: signing as example.org (Ed25519 key); publish the DNS TXT record paperboy._domainkey.example.org:".to_string(),
+            format!("  {}", record.trim_end()),
+        ],
+        "{lines:?}"
+    );
+}

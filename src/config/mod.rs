@@ -13,8 +13,11 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
+use crate::dkim::DkimSigner;
+
 pub mod bibtex;
 mod cron;
+mod dkim;
 mod problems;
 mod raw;
 mod topic;
@@ -61,6 +64,8 @@ pub struct MailConfig {
     pub unsubscribe: Option<String>,
     /// A folder whose `digest.html` / `digest.txt` override the built-in templates.
     pub templates_dir: Option<PathBuf>,
+    /// Signs every digest, when `[mail.dkim]` is set.
+    pub dkim: Option<DkimSigner>,
 }
 
 #[derive(Debug, Clone)]
@@ -448,6 +453,7 @@ fn validate(
             );
         }
     }
+    let dkim = dkim::validate_dkim(raw.mail.dkim.as_ref(), from.as_ref(), base, problems);
     let retries = problems.valid("delivery.retries", &raw.delivery.retries);
     let retry_delay = problems
         .valid("delivery.retry_delay", &raw.delivery.retry_delay)
@@ -664,6 +670,7 @@ fn validate(
             subject: subject?,
             unsubscribe,
             templates_dir: templates_dir.map(|dir| resolve(base, &dir)),
+            dkim: dkim?,
         },
         delivery: DeliveryConfig {
             transport: transport?,

@@ -195,6 +195,7 @@ macro_rules! tables {
 }
 tables!(
     RawMail,
+    RawDkim,
     RawDelivery,
     RawSmtp,
     RawState,
@@ -293,6 +294,7 @@ pub struct RawMail {
     pub subject: Lenient<String>,
     pub unsubscribe: Option<Lenient<String>>,
     pub templates_dir: Option<Lenient<PathBuf>>,
+    pub dkim: Option<Section<RawDkim>>,
 }
 
 impl Default for RawMail {
@@ -305,8 +307,19 @@ impl Default for RawMail {
                 .into(),
             unsubscribe: None,
             templates_dir: None,
+            dkim: None,
         }
     }
+}
+
+/// `[mail.dkim]`: all three keys are required once the table is there; checked in `validate_dkim`
+/// so that each missing one is a problem among all.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RawDkim {
+    pub domain: Option<Lenient<String>>,
+    pub selector: Option<Lenient<String>>,
+    pub private_key_file: Option<Lenient<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -467,7 +480,7 @@ impl Default for RawDigest {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct RawSubscriber {
-    /// Required, but checked in `validate` so that a missing one is one problem among all.
+    /// Required, but checked in `validate_dkim` so that a missing one is one problem among all.
     pub email: Option<Lenient<String>>,
     pub name: Option<Lenient<String>>,
     pub topics: Section<Vec<RawTopic>>,
