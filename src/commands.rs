@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use crate::app::{self, App};
 use crate::cli::{Cli, Command, PreviewFormat};
 use crate::config::{self, Config, Subscriber};
-use crate::deliver::Mailer;
+use crate::deliver::{Take, Transport};
 use crate::digest::{NothingReason, Outcome};
 use crate::error::{Error, Exit};
 use crate::pipeline::{self, FetchSummary};
@@ -102,7 +102,7 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
     }
 
     let named = (!only.is_empty()).then_some(&subscribers[..]);
-    let delivered = pipeline::deliver(app, &store, named, &Stop::never()).await?;
+    let delivered = pipeline::deliver(app, &store, named, Take::All, &Stop::never()).await?;
     let (report, removed) = (delivered.report, delivered.removed);
     if removed > 0 {
         writeln!(
@@ -252,7 +252,7 @@ async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
     if !smtp {
         return Ok(Exit::Success);
     }
-    let Mailer::Smtp(transport) = &app.mailer else {
+    let Transport::Smtp(transport) = &app.mailer.transport else {
         emit(b"SMTP: not checked: delivery.transport is \"file\", there is no SMTP server to check\n")?;
         return Ok(Exit::Success);
     };

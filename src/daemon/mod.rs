@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::app::App;
 use crate::config::Config;
+use crate::deliver::Take;
 use crate::digest::Outcome;
 use crate::error::{Error, Exit, SetupError};
 use crate::pipeline;
@@ -322,7 +323,7 @@ impl Jobs for Service {
         }
         // Every run also drains the outbox, so a digest left pending by an outage goes out at
         // the next fetch rather than the next day's digest.
-        pipeline::deliver(&self.app, &self.store, None, stop).await?;
+        pipeline::deliver(&self.app, &self.store, None, Take::Due, stop).await?;
         Ok(())
     }
 

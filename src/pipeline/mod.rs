@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::app::App;
 use crate::config::Subscriber;
-use crate::deliver::{self, DeliveryReport};
+use crate::deliver::{self, DeliveryReport, Take};
 use crate::digest::{self, DigestError, Eligible, Outcome, TopicMatches, TopicSet, UpvoteRule};
 use crate::paper::Paper;
 use crate::source::FetchRequest;
@@ -368,11 +368,12 @@ pub struct Delivered {
 }
 
 /// Drains the outbox for `only` those subscribers, or everyone: first takes out the digests
-/// of subscribers who left, then sends what is pending.
+/// of subscribers who left, then sends what `take` says of what is pending.
 pub async fn deliver(
     app: &App,
     store: &SharedStore,
     only: Option<&[&Subscriber]>,
+    take: Take,
     stop: &Stop,
 ) -> Result<Delivered, StoreError> {
     let now = Utc::now();
@@ -398,6 +399,7 @@ pub async fn deliver(
         &app.config.delivery,
         &app.config.mail.from.email,
         recipients,
+        take,
         stop,
     )
     .await?;

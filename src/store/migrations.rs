@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5];
+const MIGRATIONS: &[&str] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5, SCHEMA_6];
 
 /// The first release's schema.
 const SCHEMA_1: &str = r#"
@@ -242,6 +242,45 @@ CREATE INDEX digests_by_subscriber ON digests (subscriber, status, id);
 CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
 "#;
 
+/// Each pending digest's own next attempt (so an outage is not retried digest by digest at
+/// every tick), and digests superseded by a newer one of their subscriber's that carries their
+/// papers (so after an outage each subscriber gets one email).
+const SCHEMA_6: &str = r#"
+CREATE TABLE digests_v6 (
+    id              INTEGER PRIMARY KEY,
+    subscriber      TEXT NOT NULL,
+    slot            TEXT NOT NULL,
+    window_end_seq  INTEGER NOT NULL,
+    composed_at     TEXT NOT NULL,
+    -- 'superseded': unsent, its papers carried into the newer digest `superseded_by`.
+    status          TEXT NOT NULL
+                    CHECK (status IN ('pending', 'sent', 'failed', 'unsubscribed', 'superseded')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    last_attempt_at TEXT,
+    -- A pending digest that failed is not tried again before this time (backoff).
+    next_attempt_at TEXT,
+    sent_at         TEXT,
+    claimed_until   TEXT,
+    claimed_by      TEXT,
+    superseded_by   INTEGER,
+    message_id      TEXT NOT NULL,
+    message         BLOB,
+    UNIQUE (subscriber, slot)
+);
+INSERT INTO digests_v6 (id, subscriber, slot, window_end_seq, composed_at, status, attempts,
+        last_error, last_attempt_at, sent_at, claimed_until, claimed_by, message_id, message)
+    SELECT id, subscriber, slot, window_end_seq, composed_at, status, attempts, last_error,
+           last_attempt_at, sent_at, claimed_until, claimed_by, message_id, message
+    FROM digests;
+DROP TABLE digests;
+ALTER TABLE digests_v6 RENAME TO digests;
+CREATE INDEX digests_pending ON digests (status) WHERE status = 'pending';
+CREATE INDEX digests_failed ON digests (status) WHERE status = 'failed';
+CREATE INDEX digests_by_subscriber ON digests (subscriber, status, id);
+CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
+"#;
+
 /// Brings the schema up to date in one transaction. Foreign keys must be off meanwhile (and
 /// `PRAGMA foreign_keys` cannot change inside a transaction): rebuilding a table drops the old
 /// one, which with them on would cascade into the rows being copied.
@@ -335,7 +374,7 @@ mod tests {
     type DigestRow = (i64, String, i64, Option<String>, Option<Vec<u8>>);
 
     #[test]
-    fn schema_5_keeps_every_digest_and_the_foreign_key_of_their_papers() {
+    fn the_rebuilt_digests_keep_every_digest_and_the_foreign_key_of_their_papers() {
         let mut conn = schema_4();
         let rows = |conn: &Connection| -> Vec<DigestRow> {
             conn.prepare(
@@ -351,8 +390,15 @@ mod tests {
         };
         let before = rows(&conn);
         migrate(&mut conn).unwrap();
-        assert_eq!(version(&conn).unwrap(), 5);
+        assert_eq!(version(&conn).unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(rows(&conn), before);
+        // Schema 6 knows superseded digests and each pending one's next attempt.
+        conn.execute(
+            "UPDATE digests SET status = 'superseded', superseded_by = 2,
+                 next_attempt_at = '2026-06-02T08:00:00.000Z' WHERE id = 3",
+            [],
+        )
+        .unwrap();
         conn.execute(
             "INSERT INTO unsubscribed (subscriber, unsubscribed_at, how)
              VALUES ('a@example.org', '2026-06-02T08:00:00.000Z', 'one-click')",

@@ -8,6 +8,7 @@
 //! [`Store`] is synchronous; [`SharedStore`] runs it off the async worker threads.
 
 mod migrations;
+mod outbox;
 mod shared;
 mod unsubscribed;
 
@@ -20,6 +21,7 @@ use rusqlite::backup::Backup;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+pub use outbox::{ClaimedBatch, Due, SendOutcome};
 pub use shared::SharedStore;
 pub use unsubscribed::{Unsubscribe, Unsubscribed};
 
@@ -89,6 +91,8 @@ pub enum DigestStatus {
     Failed,
     /// Withdrawn unsent: its subscriber unsubscribed.
     Unsubscribed,
+    /// Not sent: a newer digest of its subscriber carries its papers.
+    Superseded,
 }
 
 impl DigestStatus {
@@ -98,6 +102,7 @@ impl DigestStatus {
             DigestStatus::Sent => "sent",
             DigestStatus::Failed => "failed",
             DigestStatus::Unsubscribed => "unsubscribed",
+            DigestStatus::Superseded => "superseded",
         }
     }
 }
@@ -121,6 +126,7 @@ impl FromSql for DigestStatus {
             "sent" => Ok(DigestStatus::Sent),
             "failed" => Ok(DigestStatus::Failed),
             "unsubscribed" => Ok(DigestStatus::Unsubscribed),
+            "superseded" => Ok(DigestStatus::Superseded),
             _ => Err(FromSqlError::InvalidType),
         }
     }
@@ -183,6 +189,8 @@ pub struct OutboxItem {
     pub subscriber: String,
     pub slot: DateTime<Utc>,
     pub message: Vec<u8>,
+    /// Attempts made so far, by any process.
+    pub attempts: u32,
 }
 
 /// A digest as `status` shows it.
@@ -624,7 +632,7 @@ impl Store {
     /// Digests waiting in the outbox, oldest first; only those of `subscribers` when given.
     pub fn pending(&self, subscribers: Option<&[String]>) -> Result<Vec<OutboxItem>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, subscriber, slot, message FROM digests
+            "SELECT id, subscriber, slot, message, attempts FROM digests
              WHERE status = 'pending' ORDER BY id",
         )?;
         let items = stmt.query_map([], |r| {
@@ -633,6 +641,7 @@ impl Store {
                 subscriber: r.get(1)?,
                 slot: r.get(2)?,
                 message: r.get(3)?,
+                attempts: r.get(4)?,
             })
         })?;
         let only: Option<HashSet<&str>> =
@@ -648,35 +657,6 @@ impl Store {
             }
         }
         Ok(pending)
-    }
-
-    /// Claims a pending digest for sending until `until` (this process may renew its own
-    /// claims). The digest of a subscriber who unsubscribed since it was composed is withdrawn
-    /// instead, in the same transaction, so none is sent after the unsubscribe is recorded.
-    pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Claim> {
-        let owner = self.owner.clone();
-        self.write(|conn| {
-            if unsubscribed::withdraw_digest(conn, id, now, &owner)? {
-                return Ok(Claim::Gone);
-            }
-            let changed = conn.execute(
-                "UPDATE digests SET claimed_until = ?3, claimed_by = ?4
-                 WHERE id = ?1 AND status = 'pending'
-                   AND (claimed_until IS NULL OR claimed_until < ?2 OR claimed_by = ?4)",
-                params![id, time_key(now), time_key(until), owner],
-            )?;
-            if changed == 1 {
-                return Ok(Claim::Claimed);
-            }
-            let pending = conn
-                .prepare_cached("SELECT 1 FROM digests WHERE id = ?1 AND status = 'pending'")?
-                .exists([id])?;
-            Ok(if pending {
-                Claim::HeldElsewhere
-            } else {
-                Claim::Gone
-            })
-        })
     }
 
     /// Takes out of the outbox the pending digests of anyone not in `subscribers` (removed
@@ -726,47 +706,6 @@ impl Store {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
-    }
-
-    /// Marks a digest delivered, whoever holds its claim: the mail is out. Its papers count as
-    /// given to its subscriber for good.
-    pub fn mark_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<()> {
-        self.write(|conn| {
-            conn.execute(
-                "UPDATE digests SET status = ?3, sent_at = ?2, attempts = attempts + 1,
-                    last_attempt_at = ?2, last_error = NULL, claimed_until = NULL, claimed_by = NULL
-                 WHERE id = ?1 AND status = 'pending'",
-                params![id, time_key(now), DigestStatus::Sent],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// Records a failed attempt, if this process still holds the digest's claim (otherwise
-    /// another sender has taken it over and its result counts). A permanent failure takes the
-    /// digest out of the outbox.
-    pub fn mark_attempt_failed(
-        &mut self,
-        id: i64,
-        error: &str,
-        permanent: bool,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let status = if permanent {
-            DigestStatus::Failed
-        } else {
-            DigestStatus::Pending
-        };
-        let owner = self.owner.clone();
-        self.write(|conn| {
-            conn.execute(
-                "UPDATE digests SET status = ?2, attempts = attempts + 1, last_error = ?3,
-                    last_attempt_at = ?4, claimed_until = NULL, claimed_by = NULL
-                 WHERE id = ?1 AND status = 'pending' AND claimed_by = ?5",
-                params![id, status, error, time_key(now), owner],
-            )?;
-            Ok(())
-        })
     }
 
     /// Drops the message bodies of digests sent before `before`: a 10-paper digest is ~20 KB,
@@ -1109,7 +1048,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 5);
+        assert_eq!(version, 6);
         // The rebuilt digests table keeps digest_papers's foreign key, and knows the status
         // of a withdrawn digest.
         let parent: String = store
