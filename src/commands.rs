@@ -10,7 +10,7 @@ use crate::app::{self, App};
 use crate::cli::{Cli, Command, PreviewFormat};
 use crate::config::{self, Config, Subscriber};
 use crate::deliver::{Take, Transport};
-use crate::digest::{NothingReason, Outcome};
+use crate::digest::{Keep, NothingReason, Outcome};
 use crate::error::{Error, Exit};
 use crate::pipeline::{self, FetchSummary};
 use crate::render::plural;
@@ -56,25 +56,24 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
     // The moment the run started is its slot: two runs are two periods.
     let slot = Utc::now();
     let fetched = pipeline::fetch(app, &store, slot, None).await?;
-    let composed = pipeline::compose(app, &store, &subscribers, slot, &Stop::never()).await?;
+    let keep = if dry_run { Keep::Titles } else { Keep::Summary };
+    let composed = pipeline::compose(app, &store, &subscribers, slot, keep, &Stop::never()).await?;
 
     let mut out = Vec::new();
     let mut compose_failures = 0;
     for (subscriber, outcome) in &composed {
         let email = &subscriber.email;
         match outcome {
-            Ok(Outcome::Queued { rendered, titles }) => {
+            Ok(Outcome::Queued(queued)) => {
                 let verb = if dry_run { "would send" } else { "queued" };
                 writeln!(
                     out,
                     "{email}: {verb} {} — {:?}",
-                    plural(titles.len(), "paper"),
-                    rendered.subject
+                    plural(queued.papers, "paper"),
+                    queued.subject
                 )?;
-                if dry_run {
-                    for (i, title) in titles.iter().enumerate() {
-                        writeln!(out, "  {}. {title}", i + 1)?;
-                    }
+                for (i, title) in queued.titles.iter().enumerate() {
+                    writeln!(out, "  {}. {title}", i + 1)?;
                 }
             }
             Ok(Outcome::Nothing(reason)) => writeln!(
@@ -169,10 +168,21 @@ async fn preview(
     let store = app.open_dry_run_store()?;
     let now = Utc::now();
     pipeline::fetch(app, &store, now, None).await?;
-    let composed = pipeline::compose(app, &store, &[&subscriber], now, &Stop::never()).await?;
+    let composed = pipeline::compose(
+        app,
+        &store,
+        &[&subscriber],
+        now,
+        Keep::Rendered,
+        &Stop::never(),
+    )
+    .await?;
     let outcome = composed.into_iter().next().map(|(_, outcome)| outcome);
-    let (rendered, titles) = match outcome {
-        Some(Ok(Outcome::Queued { rendered, titles })) => (rendered, titles),
+    let (rendered, papers) = match outcome {
+        Some(Ok(Outcome::Queued(queued))) => match queued.rendered {
+            Some(rendered) => (rendered, queued.papers),
+            None => return Err(anyhow::anyhow!("no digest was rendered for {email}").into()),
+        },
         Some(Err(e)) => return Err(anyhow::Error::from(e).context(email.to_string()).into()),
         Some(Ok(Outcome::Unsubscribed)) => {
             return Err(Error::Usage(format!(
@@ -183,7 +193,7 @@ async fn preview(
     };
     eprintln!(
         "{email}: {} — {:?}",
-        plural(titles.len(), "paper"),
+        plural(papers, "paper"),
         rendered.subject
     );
     let bytes = match format {

@@ -56,16 +56,32 @@ impl fmt::Display for NothingReason {
 #[derive(Debug)]
 pub enum Outcome {
     /// A message is in the outbox (or, in a dry run, would be).
-    Queued {
-        rendered: Box<Rendered>,
-        /// Titles of the papers it carries, in order.
-        titles: Vec<String>,
-    },
+    Queued(Box<Queued>),
     Nothing(NothingReason),
     /// This period was composed before: by a run that was interrupted, or by another process.
     AlreadyComposed,
     /// They unsubscribed with their one-click link: nothing is composed for them.
     Unsubscribed,
+}
+
+/// A digest in the outbox, as the command that composed it reports it.
+#[derive(Debug)]
+pub struct Queued {
+    pub subject: String,
+    pub papers: usize,
+    /// Titles of the papers it carries, in order, if [`Keep::Titles`] or more.
+    pub titles: Vec<String>,
+    /// The rendered parts, if [`Keep::Rendered`].
+    pub rendered: Option<Rendered>,
+}
+
+/// How much of each composed digest a run keeps for its report, beyond what goes to the
+/// outbox: a run for 100,000 subscribers must not hold 100,000 rendered emails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Keep {
+    Summary,
+    Titles,
+    Rendered,
 }
 
 /// The exclusive lower bound of a subscriber's window: their cursor, or `first_lower` (the

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::app::App;
 use crate::config::Config;
 use crate::deliver::Take;
-use crate::digest::Outcome;
+use crate::digest::{Keep, Outcome};
 use crate::error::{Error, Exit, SetupError};
 use crate::pipeline;
 use crate::schedule::next_fire;
@@ -314,10 +314,12 @@ impl Jobs for Service {
         }
         if job.kind == JobKind::Digest {
             let group = Plan::group(&job, &self.app.config);
-            let composed = pipeline::compose(&self.app, &self.store, &group, slot, stop).await?;
+            let composed =
+                pipeline::compose(&self.app, &self.store, &group, slot, Keep::Summary, stop)
+                    .await?;
             let queued = composed
                 .iter()
-                .filter(|(_, o)| matches!(o, Ok(Outcome::Queued { .. })))
+                .filter(|(_, o)| matches!(o, Ok(Outcome::Queued(_))))
                 .count();
             tracing::info!(slot = %slot, subscribers = group.len(), queued, "digests composed");
         }

@@ -13,7 +13,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::app::App;
 use crate::config::Subscriber;
 use crate::deliver::{self, DeliveryReport, Take};
-use crate::digest::{self, DigestError, Eligible, Outcome, TopicMatches, TopicSet, UpvoteRule};
+use crate::digest::{
+    self, DigestError, Eligible, Keep, Outcome, Queued, TopicMatches, TopicSet, UpvoteRule,
+};
 use crate::paper::Paper;
 use crate::source::FetchRequest;
 use crate::stop::Stop;
@@ -129,13 +131,14 @@ pub async fn compose<'s>(
     store: &SharedStore,
     subscribers: &[&'s Subscriber],
     slot: DateTime<Utc>,
+    keep: Keep,
     stop: &Stop,
 ) -> Result<Composed<'s>, StoreError> {
     let unsubscribed = store.run(|s| s.unsubscribed_keys()).await?;
     let (gone, subscribed): (Vec<&Subscriber>, Vec<&Subscriber>) = subscribers
         .iter()
         .partition(|s| unsubscribed.contains(&s.key));
-    let mut outcomes = compose_subscribed(app, store, &subscribed, slot, stop).await?;
+    let mut outcomes = compose_subscribed(app, store, &subscribed, slot, keep, stop).await?;
     outcomes.extend(gone.into_iter().map(|s| (s, Ok(Outcome::Unsubscribed))));
     Ok(outcomes)
 }
@@ -145,6 +148,7 @@ async fn compose_subscribed<'s>(
     store: &SharedStore,
     subscribers: &[&'s Subscriber],
     slot: DateTime<Utc>,
+    keep: Keep,
     stop: &Stop,
 ) -> Result<Composed<'s>, StoreError> {
     let now = Utc::now();
@@ -245,27 +249,32 @@ async fn compose_subscribed<'s>(
             })
             .await?;
 
+        // Choosing and rendering is the CPU work of a run: spread over every core.
+        let finished = par_map(
+            chunk.iter().zip(planned).collect(),
+            |(subscriber, planned)| {
+                let planned = planned?;
+                // What they were given, and what they listed as liked: they know those. Copied
+                // only for the few with liked papers.
+                let none = HashSet::new();
+                let mut given = Cow::Borrowed(given.get(&subscriber.key).unwrap_or(&none));
+                let mut liked = likes::liked_by(subscriber).peekable();
+                if liked.peek().is_some() {
+                    given.to_mut().extend(liked.cloned());
+                }
+                Some(planned.finish(app, subscriber, &candidates, &given, (slot, now), keep))
+            },
+        );
         let mut periods = Vec::new();
         let mut results = Vec::with_capacity(chunk.len());
-        for (subscriber, planned) in chunk.iter().zip(planned) {
-            let Some(planned) = planned else {
-                results.push(Ok(Outcome::AlreadyComposed));
-                continue;
-            };
-            // What they were given, and what they listed as liked: they know those. Copied
-            // only for the few with liked papers.
-            let none = HashSet::new();
-            let mut given = Cow::Borrowed(given.get(&subscriber.key).unwrap_or(&none));
-            let mut liked = likes::liked_by(subscriber).peekable();
-            if liked.peek().is_some() {
-                given.to_mut().extend(liked.cloned());
-            }
-            match planned.finish(app, subscriber, &candidates, &given, (slot, now)) {
-                Ok((period, outcome)) => {
+        for (subscriber, finished) in chunk.iter().zip(finished) {
+            match finished {
+                None => results.push(Ok(Outcome::AlreadyComposed)),
+                Some(Ok((period, outcome))) => {
                     periods.push(period);
                     results.push(Ok(outcome));
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::error!(subscriber = %subscriber.email, "cannot compose the digest: {e}");
                     results.push(Err(e));
                 }
@@ -293,6 +302,39 @@ async fn compose_subscribed<'s>(
     Ok(outcomes)
 }
 
+/// `f` of each of `items`, in order, the work spread over the machine's cores in contiguous
+/// parts (a chunk of subscribers is a few hundred; threads are cheap beside rendering them).
+fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || items.len() < 2 {
+        return items.into_iter().map(f).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let mut parts: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let part: Vec<T> = items.by_ref().take(per_thread).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// One subscriber's period between reading their history and recording it.
 struct Planned<'m> {
     wanted: TopicMatches<'m>,
@@ -312,6 +354,7 @@ impl Planned<'_> {
         candidates: &[StoredPaper],
         given: &HashSet<String>,
         (slot, now): (DateTime<Utc>, DateTime<Utc>),
+        keep: Keep,
     ) -> Result<(NewDigest, Outcome), DigestError> {
         let chosen = self
             .eligible
@@ -340,10 +383,16 @@ impl Planned<'_> {
                     message: message.message,
                     papers: message.papers,
                 };
-                let outcome = Outcome::Queued {
-                    rendered: Box::new(message.rendered),
-                    titles: message.titles,
-                };
+                let outcome = Outcome::Queued(Box::new(Queued {
+                    subject: message.rendered.subject.clone(),
+                    papers: message.titles.len(),
+                    titles: if keep >= Keep::Titles {
+                        message.titles
+                    } else {
+                        Vec::new()
+                    },
+                    rendered: (keep >= Keep::Rendered).then_some(message.rendered),
+                }));
                 (content, outcome)
             }
         };
