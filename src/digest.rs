@@ -237,10 +237,12 @@ impl Eligible {
         Eligible { papers, reason }
     }
 
-    /// The arXiv ids to ask the subscriber's history about.
-    pub fn arxiv_ids(&self, candidates: &[StoredPaper]) -> Vec<String> {
+    /// The arXiv ids to ask the subscriber's history about: those of the eligible papers
+    /// that moved in the sequence, and so may have been in one of their earlier windows.
+    pub fn moved_ids(&self, candidates: &[StoredPaper]) -> Vec<String> {
         self.papers
             .iter()
+            .filter(|&&i| candidates[i].moved)
             .map(|&i| candidates[i].paper.arxiv_id.clone())
             .collect()
     }
@@ -317,7 +319,7 @@ fn rank(picks: &mut [Pick], candidates: &[StoredPaper]) {
                     Reverse(p.upvotes),
                     Reverse(pick.topics.len()),
                     Reverse(p.published_at),
-                    Reverse(p.arxiv_id.clone()),
+                    Reverse(p.arxiv_id.as_str()),
                 )
             };
             key(a).cmp(&key(b))
@@ -481,6 +483,7 @@ mod tests {
                 published_at: Some(DateTime::parse_from_rfc3339(&published).unwrap().into()),
                 ..Paper::new(id, id)
             },
+            moved: false,
         }
     }
 
@@ -533,6 +536,7 @@ mod tests {
                 upvotes,
                 ..Paper::new(&format!("2606.0000{seq}"), title)
             },
+            moved: false,
         };
         vec![
             titled(1, "Agents one", Some(50)),

@@ -25,6 +25,7 @@ pub mod error;
 pub mod message;
 pub mod paper;
 pub mod pipeline;
+pub mod progress;
 pub mod render;
 pub mod schedule;
 pub mod similar;

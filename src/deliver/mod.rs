@@ -12,6 +12,7 @@ use lettre::address::Envelope;
 use tokio::sync::mpsc;
 
 use crate::config::{DeliveryConfig, TransportConfig};
+use crate::progress::Progress;
 use crate::stop::Stop;
 use crate::store::{Due, OutboxItem, SendOutcome, SharedStore, StoreError};
 
@@ -139,6 +140,7 @@ pub async fn deliver_pending(
     let keys: HashSet<String> = recipients.keys().cloned().collect();
     let due_at = (take == Take::Due).then(Utc::now);
     let mut queue = store.run(move |s| s.due(Some(&keys), due_at)).await?;
+    let mut progress = Progress::new("digests delivered or given up on", queue.len());
     let mut delay = config.retry_delay;
     for round in 0..=config.retries {
         if queue.is_empty() || stop.requested() {
@@ -159,8 +161,9 @@ pub async fn deliver_pending(
             base_delay: config.retry_delay,
             stop,
         };
-        queue = round.run(queue, &mut report).await?;
+        queue = round.run(queue, &mut report, &mut progress).await?;
     }
+    progress.finish();
     report.pending = queue.len() + report.claimed_elsewhere;
     mailer.outage().end_of_run(report.pending);
     Ok(report)
@@ -190,6 +193,7 @@ impl Round<'_> {
         &self,
         queue: Vec<Due>,
         report: &mut DeliveryReport,
+        progress: &mut Progress,
     ) -> Result<Vec<Due>, StoreError> {
         let workers = self.mailer.concurrency();
         let (to_workers, from_feeder) = mpsc::channel::<OutboxItem>(workers * 2);
@@ -258,7 +262,10 @@ impl Round<'_> {
                         Err(_) => break,
                     }
                 }
-                if let Err(e) = self.record(attempts, report, &mut retry).await {
+                let done_before = report.sent + report.failed;
+                let recorded = self.record(attempts, report, &mut retry).await;
+                progress.add(report.sent + report.failed - done_before);
+                if let Err(e) = recorded {
                     tracing::error!("cannot record the results of sends: {e}");
                     first_error.get_or_insert(e);
                 }

@@ -17,6 +17,7 @@ use crate::digest::{
     self, DigestError, Eligible, Keep, Outcome, Queued, TopicMatches, TopicSet, UpvoteRule,
 };
 use crate::paper::Paper;
+use crate::progress::Progress;
 use crate::source::FetchRequest;
 use crate::stop::Stop;
 use crate::store::{
@@ -195,6 +196,7 @@ async fn compose_subscribed<'s>(
     };
 
     let mut outcomes: Composed<'s> = Vec::with_capacity(subscribers.len());
+    let mut progress = Progress::new("digests composed", subscribers.len());
     for (n, chunk) in subscribers.chunks(CHUNK).enumerate() {
         let chunk_start = n * CHUNK;
         if stop.requested() {
@@ -229,13 +231,15 @@ async fn compose_subscribed<'s>(
                 })
             })
             .collect();
-        // What their history must answer: which of their eligible papers they were given.
+        // What their history must answer: which of their eligible papers they were given. A
+        // paper enters a subscriber's window once, unless it moved since (it gained
+        // categories or upvotes): only those are asked about.
         let asks: Vec<(String, Vec<String>)> = chunk
             .iter()
             .zip(&planned)
             .filter_map(|(subscriber, planned)| {
-                let ids = planned.as_ref()?.eligible.arxiv_ids(&candidates);
-                Some((subscriber.key.clone(), ids))
+                let ids = planned.as_ref()?.eligible.moved_ids(&candidates);
+                (!ids.is_empty()).then(|| (subscriber.key.clone(), ids))
             })
             .collect();
         let given: HashMap<String, HashSet<String>> = store
@@ -297,8 +301,10 @@ async fn compose_subscribed<'s>(
             };
             outcomes.push((*subscriber, outcome));
         }
+        progress.add(chunk.len());
         tokio::task::yield_now().await;
     }
+    progress.finish();
     Ok(outcomes)
 }
 

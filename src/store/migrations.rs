@@ -243,8 +243,8 @@ CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
 "#;
 
 /// Each pending digest's own next attempt (so an outage is not retried digest by digest at
-/// every tick), and digests superseded by a newer one of their subscriber's that carries their
-/// papers (so after an outage each subscriber gets one email).
+/// every tick), digests superseded by a newer one of their subscriber's that carries their
+/// papers (so after an outage each subscriber gets one email), and which papers moved.
 const SCHEMA_6: &str = r#"
 CREATE TABLE digests_v6 (
     id              INTEGER PRIMARY KEY,
@@ -279,6 +279,13 @@ CREATE INDEX digests_pending ON digests (status) WHERE status = 'pending';
 CREATE INDEX digests_failed ON digests (status) WHERE status = 'failed';
 CREATE INDEX digests_by_subscriber ON digests (subscriber, status, id);
 CREATE INDEX digests_with_message ON digests (status) WHERE message IS NOT NULL;
+
+-- A paper that moved to the end of the sequence (it gained categories or upvotes) can enter
+-- a subscriber's window a second time; one that never moved cannot, so only the papers that
+-- moved need the history asked whether they were given before. Those of an older schema
+-- may have moved.
+ALTER TABLE papers ADD COLUMN moved INTEGER NOT NULL DEFAULT 0;
+UPDATE papers SET moved = 1;
 "#;
 
 /// Brings the schema up to date in one transaction. Foreign keys must be off meanwhile (and

@@ -61,6 +61,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct StoredPaper {
     pub seq: i64,
     pub paper: Paper,
+    /// Whether it moved to the end of the sequence since it was first seen, and so may have
+    /// been in an earlier window of a subscriber's.
+    pub moved: bool,
 }
 
 /// What one source's fetch changed.
@@ -344,7 +347,8 @@ impl Store {
             )?;
             // Moves a paper to the end of the fetch sequence.
             let mut resequence = conn.prepare_cached(
-                "UPDATE papers SET seq = (SELECT max(seq) + 1 FROM papers) WHERE arxiv_id = ?1",
+                "UPDATE papers SET seq = (SELECT max(seq) + 1 FROM papers), moved = 1
+                 WHERE arxiv_id = ?1",
             )?;
             for p in papers {
                 let categories = json(&p.categories);
@@ -537,7 +541,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, arxiv_id, title, summary, authors, categories,
                     published_at, upvotes, num_comments, github_repo, github_stars, project_page,
-                    ai_summary, ai_keywords, organization
+                    ai_summary, ai_keywords, organization, moved
              FROM papers WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
         )?;
         let papers = stmt.query_map([after_seq, up_to_seq], |r| {
@@ -559,6 +563,7 @@ impl Store {
                     ai_keywords: list(r, 13)?,
                     organization: r.get(14)?,
                 },
+                moved: r.get(15)?,
             })
         })?;
         Ok(papers.collect::<rusqlite::Result<_>>()?)
@@ -1328,6 +1333,26 @@ mod tests {
             .upsert_papers("huggingface", &[paper("2606.00004", 5)], now)
             .unwrap();
         assert_eq!(report.resurfaced, 1);
+        // The papers that moved are known as such: only they need the history asked.
+        let moved: Vec<(String, bool)> = {
+            let mut all: Vec<_> = store
+                .papers_in_range(0, 100)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.paper.arxiv_id, p.moved))
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(
+            moved,
+            [
+                ("2606.00001".to_string(), true),
+                ("2606.00002".to_string(), false),
+                ("2606.00003".to_string(), false),
+                ("2606.00004".to_string(), true),
+            ]
+        );
         assert_eq!(
             seqs(&store),
             [

@@ -58,36 +58,52 @@ impl Highlighter {
         if terms.is_empty() {
             return Vec::new();
         }
-        let tokens = text::token_spans(text);
-        // Stemming is the cost here, and a stem always starts with its word's first letter:
-        // only the words that could match are stemmed, each once.
+        let tokens = text::token_ranges(text);
+        let first = |at: usize| {
+            text[tokens[at].clone()]
+                .chars()
+                .next()
+                .and_then(|c| c.to_lowercase().next())
+        };
+        // Lowercasing and stemming are the cost here, and a stem or prefix always starts with
+        // its word's first letter: only the words that could match are lowercased and
+        // stemmed, each once.
         let stemmer = text::stemmer();
+        let mut words: Vec<Option<String>> = vec![None; tokens.len()];
         let mut stems: Vec<Option<String>> = vec![None; tokens.len()];
+        let word = |at: usize, words: &mut Vec<Option<String>>| -> String {
+            words[at]
+                .get_or_insert_with(|| text::lowercase(&text[tokens[at].clone()]))
+                .clone()
+        };
         let mut found: Vec<Range<usize>> = Vec::new();
         for pattern in terms {
             match pattern {
                 Pattern::Stems(run) => {
                     for at in 0..tokens.len().saturating_sub(run.len() - 1) {
                         let matches = run.iter().enumerate().all(|(k, want)| {
-                            let (_, word) = &tokens[at + k];
-                            if word.chars().next() != want.chars().next() {
+                            if first(at + k) != want.chars().next() {
                                 return false;
                             }
+                            let lower = word(at + k, &mut words);
                             let stem =
-                                stems[at + k].get_or_insert_with(|| text::stem(&stemmer, word));
+                                stems[at + k].get_or_insert_with(|| text::stem(&stemmer, &lower));
                             stem == want
                         });
                         if matches {
-                            found.push(tokens[at].0.start..tokens[at + run.len() - 1].0.end);
+                            found.push(tokens[at].start..tokens[at + run.len() - 1].end);
                         }
                     }
                 }
-                Pattern::Prefix(prefix) => found.extend(
-                    tokens
-                        .iter()
-                        .filter(|(_, word)| word.starts_with(prefix.as_str()))
-                        .map(|(range, _)| range.clone()),
-                ),
+                Pattern::Prefix(prefix) => {
+                    for (at, range) in tokens.iter().enumerate() {
+                        if first(at) == prefix.chars().next()
+                            && word(at, &mut words).starts_with(prefix.as_str())
+                        {
+                            found.push(range.clone());
+                        }
+                    }
+                }
             }
         }
         merge(found)

@@ -29,32 +29,36 @@ pub(crate) fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     }
 }
 
-/// The tokens of `text` with where each lies in it (byte ranges), in order: the same tokens
-/// as [`for_each_token`], for showing which words matched.
-pub(crate) fn token_spans(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
-    // Lowercased a character at a time, as `for_each_token` does (`str::to_lowercase` would
-    // treat a word-final sigma differently).
-    let lower = |word: &str| {
-        word.chars()
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
+/// Where the tokens of `text` lie in it (byte ranges), in order: the tokens of
+/// [`for_each_token`] before lowercasing ([`lowercase`] does that), for showing which words
+/// matched without allocating for every word.
+pub(crate) fn token_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = None;
     for (at, c) in text.char_indices() {
         match (c.is_alphanumeric(), start) {
             (true, None) => start = Some(at),
             (false, Some(from)) => {
-                out.push((from..at, lower(&text[from..at])));
+                out.push(from..at);
                 start = None;
             }
             _ => {}
         }
     }
     if let Some(from) = start {
-        out.push((from..text.len(), lower(&text[from..])));
+        out.push(from..text.len());
     }
     out
+}
+
+/// A token lowercased a character at a time, as [`for_each_token`] does (`str::to_lowercase`
+/// would treat a word-final sigma differently).
+pub(crate) fn lowercase(token: &str) -> String {
+    if token.is_ascii() {
+        token.to_ascii_lowercase()
+    } else {
+        token.chars().flat_map(char::to_lowercase).collect()
+    }
 }
 
 /// The tokens of `text`, in order.
@@ -104,13 +108,13 @@ mod tests {
     }
 
     #[test]
-    fn token_spans_are_the_tokens_with_where_they_lie() {
-        let text = "Text-to-Image GPT-4: a (new) Modèle, e.g. ÉCOLE_42";
-        let spans = token_spans(text);
-        let words: Vec<&str> = spans.iter().map(|(_, t)| t.as_str()).collect();
+    fn token_ranges_are_where_the_tokens_lie() {
+        let text = "Text-to-Image GPT-4: a (new) Modèle, e.g. ÉCOLE_42 ΣΟΦΟΣ";
+        let ranges = token_ranges(text);
+        let words: Vec<String> = ranges.iter().map(|r| lowercase(&text[r.clone()])).collect();
         assert_eq!(words, tokens(text));
-        assert_eq!(&text[spans[7].0.clone()], "Modèle");
-        assert_eq!(&text[spans[10].0.clone()], "ÉCOLE");
+        assert_eq!(&text[ranges[7].clone()], "Modèle");
+        assert_eq!(&text[ranges[10].clone()], "ÉCOLE");
     }
 
     #[test]
