@@ -7,8 +7,8 @@
 //! subscribers' order (and which of two files with one address is reported) never depends on
 //! the file system. The environment overrides only the main file.
 
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 
 use super::problems::Problems;
 use super::raw::{self, RawSubscriber};
@@ -32,7 +32,8 @@ pub(super) fn load(
     problems: &mut Problems,
 ) {
     let shown = dir.display().to_string();
-    let Some(files) = subscriber_files(&resolve(base, dir), &shown, problems) else {
+    let folder = resolve(base, dir);
+    let Some(files) = subscriber_files(&folder, &shown, problems) else {
         return;
     };
     if files.is_empty() && subscribers.is_empty() {
@@ -43,10 +44,9 @@ pub(super) fn load(
         );
     }
     subscribers.reserve(files.len());
-    for path in files {
-        let name = path.file_name().unwrap_or(path.as_os_str());
-        let place = Place::File(dir.join(name).display().to_string());
-        let Some(raw) = read_subscriber(&path, &place, problems) else {
+    for name in files {
+        let place = Place::File(dir.join(&name).display().to_string());
+        let Some(raw) = read_subscriber(&folder.join(&name), &place, problems) else {
             continue;
         };
         subscribers.extend(validate_subscriber(
@@ -55,9 +55,10 @@ pub(super) fn load(
     }
 }
 
-/// The subscriber files in `folder`, sorted by name; `None` once a folder that cannot be
-/// listed is reported.
-fn subscriber_files(folder: &Path, shown: &str, problems: &mut Problems) -> Option<Vec<PathBuf>> {
+/// The names of the subscriber files in `folder`, sorted; `None` once a folder that cannot be
+/// listed is reported. Names, not paths: a path sorts component by component, and holds the
+/// folder again for each file.
+fn subscriber_files(folder: &Path, shown: &str, problems: &mut Problems) -> Option<Vec<OsString>> {
     let cannot = |problems: &mut Problems, e: std::io::Error| {
         let message = match e.kind() {
             std::io::ErrorKind::NotFound => format!(
@@ -85,11 +86,14 @@ fn subscriber_files(folder: &Path, shown: &str, problems: &mut Problems) -> Opti
                 return None;
             }
         };
-        let path = entry.path();
-        if is_subscriber_file(&entry.file_name()) {
-            files.push(path);
+        let name = entry.file_name();
+        if is_subscriber_file(&name) {
+            files.push(name);
         } else {
-            tracing::debug!("{KEY}: skipping {}: not a *.toml file", path.display());
+            tracing::debug!(
+                "{KEY}: skipping {}: not a *.toml file",
+                entry.path().display()
+            );
         }
     }
     files.sort();
