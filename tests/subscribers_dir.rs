@@ -401,3 +401,20 @@ fn an_absolute_folder_is_used_as_written_and_problems_name_it_so() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_example_configs_subscribers_dir_line_works_uncommented() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/paperboy.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let line = "# subscribers_dir = \"subscribers.d\"\n";
+    assert!(text.contains(line), "the example documents subscribers_dir");
+    let install = Install::new(
+        &text.replace(line, &line[2..]),
+        &[("carol.toml", "email = \"carol@example.org\"\n")],
+    );
+    let config = install.load().unwrap();
+    assert_eq!(
+        emails(&config),
+        ["alice@example.org", "bob@example.org", "carol@example.org"]
+    );
+}

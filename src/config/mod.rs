@@ -3,7 +3,9 @@
 //!
 //! Every problem is collected and reported together, each naming its key path and value, so a
 //! user fixes a config in one round instead of one error per restart. `raw` holds the TOML as
-//! written, `problems` the collection of what is wrong with it, `cron` the schedules.
+//! written, `problems` the collection of what is wrong with it, `cron` the schedules,
+//! `subscriber` one subscriber's keys, from `[[subscribers]]` or from a file of
+//! `subscribers_dir`, which reads that folder.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
