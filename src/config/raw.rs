@@ -26,7 +26,7 @@ impl<'de> Deserialize<'de> for WithUnknownKeys {
 }
 
 /// `subscribers.2.topcs` → `subscribers[2].topcs`.
-fn key_path(path: &serde_ignored::Path) -> String {
+pub(super) fn key_path(path: &serde_ignored::Path) -> String {
     use serde_ignored::Path;
     match path {
         Path::Root => String::new(),
@@ -283,6 +283,8 @@ pub struct RawConfig {
     pub sources: Section<RawSources>,
     pub digest: Section<RawDigest>,
     pub subscribers: Section<Vec<Section<RawSubscriber>>>,
+    /// A folder of more subscribers, one per file, read by `subscribers_dir`.
+    pub subscribers_dir: Option<Lenient<PathBuf>>,
     /// `None` without a `[web]` section: no listener.
     pub web: Option<Section<super::web::RawWeb>>,
 }
@@ -480,7 +482,7 @@ impl Default for RawDigest {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct RawSubscriber {
-    /// Required, but checked in `validate_dkim` so that a missing one is one problem among all.
+    /// Required, but checked in `validate_subscriber` so that a missing one is one problem among all.
     pub email: Option<Lenient<String>>,
     pub name: Option<Lenient<String>>,
     pub topics: Section<Vec<RawTopic>>,

@@ -21,7 +21,8 @@ pub struct Topic {
 #[derive(Debug, Clone)]
 pub enum TopicKind {
     Query(TopicQuery),
-    Like(LikeTopic),
+    /// Boxed: twice the size of a query, and most topics are queries.
+    Like(Box<LikeTopic>),
 }
 
 impl Topic {
@@ -143,7 +144,7 @@ pub(super) fn validate_topic(
                     let kind = like_topic(&like, key, context, problems)?;
                     Some(Topic {
                         name,
-                        kind: TopicKind::Like(kind),
+                        kind: TopicKind::Like(Box::new(kind)),
                     })
                 }
             }

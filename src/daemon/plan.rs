@@ -203,7 +203,7 @@ fn schedule_of<'c>(job: &Job, config: &'c Config) -> Option<(&'c CronSchedule, T
             .subscribers
             .iter()
             .find(|s| job.serves(s))
-            .map(|s| (&s.schedule, s.timezone)),
+            .map(|s| (&*s.schedule, s.timezone)),
     }
 }
 

@@ -153,7 +153,7 @@ fn like_topics<'s>(
             .iter()
             .enumerate()
             .filter_map(move |(j, topic)| match &topic.kind {
-                TopicKind::Like(like) => Some((i, j, like)),
+                TopicKind::Like(like) => Some((i, j, &**like)),
                 TopicKind::Query(_) => None,
             })
     })
