@@ -16,7 +16,7 @@ use crate::stop::Stop;
 use crate::store::{Claim, OutboxItem, SharedStore, StoreError};
 
 pub use file::FileTransport;
-pub use smtp::SmtpTransport;
+pub use smtp::{SmtpSender, SmtpTransport};
 
 /// How long a sender holds a batch it is sending: twice the longest a send may take (see
 /// `Mailer::send_budget`), so a claim only runs out when its holder died.
@@ -47,10 +47,11 @@ impl Mailer {
         })
     }
 
-    async fn send(&self, envelope: &Envelope, item: &OutboxItem) -> Result<(), SendError> {
+    /// One worker's sender: for SMTP, its own connection.
+    pub fn sender(&self) -> MailSender<'_> {
         match self {
-            Mailer::File(file) => file.send(item).await,
-            Mailer::Smtp(smtp) => smtp.send(envelope, &item.message).await,
+            Mailer::File(file) => MailSender::File(file),
+            Mailer::Smtp(smtp) => MailSender::Smtp(smtp.sender()),
         }
     }
 
@@ -59,8 +60,8 @@ impl Mailer {
     fn send_budget(&self) -> Duration {
         let budget = match self {
             Mailer::File(_) => Duration::from_secs(30),
-            // Connect, greeting, TLS, login, envelope, data: a few round trips of the timeout.
-            Mailer::Smtp(smtp) => smtp.timeout().saturating_mul(3),
+            // Each step of the conversation is bounded by the timeout.
+            Mailer::Smtp(smtp) => smtp.send_budget(),
         };
         budget.min(CLAIM.to_std().unwrap_or_default() / 2)
     }
@@ -70,6 +71,28 @@ impl Mailer {
         match self {
             Mailer::File(_) => 1,
             Mailer::Smtp(smtp) => smtp.max_connections(),
+        }
+    }
+}
+
+/// What one worker sends through.
+pub enum MailSender<'a> {
+    File(&'a FileTransport),
+    Smtp(SmtpSender),
+}
+
+impl MailSender<'_> {
+    async fn send(&mut self, envelope: &Envelope, item: &OutboxItem) -> Result<(), SendError> {
+        match self {
+            MailSender::File(file) => file.send(item).await,
+            MailSender::Smtp(smtp) => smtp.send(envelope, &item.message).await,
+        }
+    }
+
+    /// Ends the connection politely (QUIT), if there is one.
+    async fn close(self) {
+        if let MailSender::Smtp(smtp) = self {
+            smtp.close().await;
         }
     }
 }
@@ -103,6 +126,13 @@ pub async fn deliver_pending(
     let keys: Vec<String> = recipients.keys().cloned().collect();
     let mut queue = store.run(move |s| s.pending(Some(&keys))).await?;
     let mut delay = config.retry_delay;
+    // One sender per message in flight, each holding its connection across batches.
+    // (Interim: the worker rewrite gives each worker its own sender.)
+    let senders = std::sync::Mutex::new(
+        (0..mailer.concurrency())
+            .map(|_| mailer.sender())
+            .collect::<Vec<_>>(),
+    );
     for round in 0..=config.retries {
         if queue.is_empty() || stop.requested() {
             break;
@@ -145,19 +175,34 @@ pub async fn deliver_pending(
             }
             let budget = mailer.send_budget();
             let mut results = futures_util::stream::iter(batch)
-                .map(|item| async move {
-                    let send = async {
-                        let envelope = envelope(from, &recipients[&item.subscriber])?;
-                        mailer.send(&envelope, &item).await
-                    };
-                    // lettre bounds only the connect; a server that stops answering mid-
-                    // session must not hold the batch (and its claims) forever.
-                    let result = tokio::time::timeout(budget, send).await.unwrap_or_else(|_| {
-                        Err(SendError::Transient(format!(
-                            "no answer within {budget:?}; the server may or may not have taken it"
-                        )))
-                    });
-                    (item, result)
+                .map(|item| {
+                    let senders = &senders;
+                    async move {
+                        let mut sender = senders
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .pop()
+                            .unwrap_or_else(|| mailer.sender());
+                        let send = async {
+                            let envelope = envelope(from, &recipients[&item.subscriber])?;
+                            sender.send(&envelope, &item).await
+                        };
+                        // Each SMTP step has its own timeout; this guards the claims against
+                        // anything else that could hang.
+                        let result =
+                            tokio::time::timeout(budget, send)
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(SendError::Transient(format!(
+                                        "the send did not finish within {budget:?}"
+                                    )))
+                                });
+                        senders
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(sender);
+                        (item, result)
+                    }
                 })
                 .buffer_unordered(mailer.concurrency());
             // Record each result as it comes, so a crash mid-batch cannot send one twice. A
@@ -176,6 +221,8 @@ pub async fn deliver_pending(
         }
         queue = retry;
     }
+    let senders = senders.into_inner().unwrap_or_else(|e| e.into_inner());
+    futures_util::future::join_all(senders.into_iter().map(MailSender::close)).await;
     report.pending = queue.len() + report.claimed_elsewhere;
     Ok(report)
 }
