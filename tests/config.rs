@@ -604,6 +604,49 @@ fn smtp_settings_are_checked_even_when_delivering_to_files() {
 }
 
 #[test]
+fn the_new_smtp_limits_and_ca_file_are_checked_and_named() {
+    let found = problems(&format!(
+        "{MINIMAL}\n[smtp]\nmax_messages_per_connection = 0\nmax_per_second = 0\nca_file = \"no-such-ca.pem\"\n"
+    ));
+    let expected = [
+        "smtp.max_messages_per_connection \"0\": must be at least 1",
+        "smtp.max_per_second \"0\": must be more than 0 (leave it out for no limit)",
+        "smtp.ca_file \"",
+    ];
+    assert_each_starts_a_problem(&found, &expected);
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+    assert!(
+        found
+            .join("\n")
+            .contains("no-such-ca.pem\": cannot be read"),
+        "{}",
+        found.join("\n")
+    );
+
+    // A file that holds no certificate, and one whose certificate is garbage.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for (file, says) in [
+        ("empty.pem", "holds no certificate"),
+        ("bad.pem", "certificate 1 of 1 cannot be trusted"),
+    ] {
+        let path = dir.path().join(file);
+        let found = problems(&format!(
+            "{MINIMAL}\n[smtp]\nca_file = {:?}\n",
+            path.to_str().unwrap()
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("smtp.ca_file"), "{found:?}");
+        assert!(found[0].contains(says), "{found:?}");
+    }
+}
+
+#[test]
 fn an_empty_password_file_means_no_password_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     // As the install steps create it: `install -m 0640 -g paperboy /dev/null ...`.

@@ -257,8 +257,16 @@ async fn sigterm_during_a_stalled_send_exits_0_within_10_seconds_and_loses_nothi
         subscriber("alice@example.org", "[]")
     ))
     .await;
-    // The server takes the message and then thinks for a minute before answering.
+    // The server takes the message and then thinks for a minute before answering; the
+    // timeout for that reply outlasts the SIGTERM, so the send is still in flight then.
     env.smtp.delay_data_reply(Duration::from_secs(60));
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    let config = config.replace(
+        "security = \"none\"\ntimeout = \"5s\"",
+        "security = \"none\"\ntimeout = \"30s\"",
+    );
+    assert!(config.contains("timeout = \"30s\""));
+    std::fs::write(&env.config, config).unwrap();
     let mut daemon = start_daemon(&env, None);
     let start = Instant::now();
     while env.smtp.data_attempts() == 0 {

@@ -99,6 +99,12 @@ pub struct SmtpConfig {
     pub credentials: Option<(String, Secret)>,
     pub max_connections: u32,
     pub timeout: Duration,
+    /// After this many messages a connection is closed and a fresh one opened.
+    pub max_messages_per_connection: u32,
+    /// The relay's quota, shared by all connections; `None`: as fast as it answers.
+    pub max_per_second: Option<f64>,
+    /// Certificates trusted in addition to the platform's roots, from `ca_file`.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -669,6 +675,39 @@ fn validate_smtp(
                 .map_err(|e| problems.report("smtp.timeout", &text, e))
                 .ok()
         });
+    let max_messages_per_connection = problems.valid(
+        "smtp.max_messages_per_connection",
+        &raw.max_messages_per_connection,
+    );
+    if max_messages_per_connection == Some(0) {
+        problems.report(
+            "smtp.max_messages_per_connection",
+            "0",
+            "must be at least 1",
+        );
+    }
+    let max_per_second = match problems.valid_opt("smtp.max_per_second", &raw.max_per_second) {
+        Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+            problems.report(
+                "smtp.max_per_second",
+                &rate.to_string(),
+                "must be more than 0 (leave it out for no limit)",
+            );
+            None
+        }
+        None if raw.max_per_second.is_some() => None,
+        rate => Some(rate),
+    };
+    let extra_roots = match problems.valid_opt("smtp.ca_file", &raw.ca_file) {
+        Some(file) => {
+            let file = resolve(base, &file);
+            read_ca_file(&file)
+                .map_err(|e| problems.report("smtp.ca_file", &file.display().to_string(), e))
+                .ok()
+        }
+        None if raw.ca_file.is_some() => None,
+        None => Some(Vec::new()),
+    };
     let username = problems.valid_opt("smtp.username", &raw.username);
     // The password's value is never echoed: the key alone says what is wrong.
     let password_set = match &raw.password {
@@ -791,7 +830,35 @@ fn validate_smtp(
         credentials,
         max_connections: max_connections?,
         timeout: timeout?,
+        max_messages_per_connection: max_messages_per_connection?,
+        max_per_second: max_per_second?,
+        extra_roots: extra_roots?,
     })
+}
+
+/// The certificates of a PEM file, each checked to be one rustls can trust, so a bad file is
+/// a config error now rather than a TLS failure at the first digest.
+fn read_ca_file(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("is not a PEM file of certificates: {e}"))?;
+    if certificates.is_empty() {
+        return Err("holds no certificate (no -----BEGIN CERTIFICATE----- block)".into());
+    }
+    for (i, certificate) in certificates.iter().enumerate() {
+        let mut store = rustls::RootCertStore::empty();
+        store.add(certificate.clone()).map_err(|e| {
+            format!(
+                "certificate {} of {} cannot be trusted: {e}",
+                i + 1,
+                certificates.len()
+            )
+        })?;
+    }
+    Ok(certificates)
 }
 
 /// A secret kept in a file of its own; `None` when the file is empty. A trailing newline

@@ -355,6 +355,9 @@ pub struct RawSmtp {
     pub password_file: Option<Lenient<PathBuf>>,
     pub max_connections: Lenient<u32>,
     pub timeout: Lenient<String>,
+    pub max_messages_per_connection: Lenient<u32>,
+    pub max_per_second: Option<Lenient<f64>>,
+    pub ca_file: Option<Lenient<PathBuf>>,
 }
 
 impl Default for RawSmtp {
@@ -368,6 +371,9 @@ impl Default for RawSmtp {
             password_file: None,
             max_connections: 8.into(),
             timeout: String::from("30s").into(),
+            max_messages_per_connection: 1000.into(),
+            max_per_second: None,
+            ca_file: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::stop::Stop;
 use crate::store::{Due, OutboxItem, SendOutcome, SharedStore, StoreError};
 
 pub use file::FileTransport;
-pub use smtp::SmtpTransport;
+pub use smtp::{SmtpSender, SmtpTransport};
 
 /// How long a sender holds a batch it is sending: twice the longest a send may take (see
 /// `Mailer::send_budget`), so a claim only runs out when its holder died.
@@ -67,7 +67,7 @@ impl Mailer {
     fn sender(&self) -> Sender<'_> {
         match &self.transport {
             Transport::File(file) => Sender::File(file),
-            Transport::Smtp(smtp) => Sender::Smtp(smtp),
+            Transport::Smtp(smtp) => Sender::Smtp(smtp.sender()),
         }
     }
 
@@ -76,8 +76,8 @@ impl Mailer {
     fn send_budget(&self) -> Duration {
         let budget = match &self.transport {
             Transport::File(_) => Duration::from_secs(30),
-            // Connect, greeting, TLS, login, envelope, data: a few round trips of the timeout.
-            Transport::Smtp(smtp) => smtp.timeout().saturating_mul(3),
+            // Each step of the conversation is bounded by the timeout.
+            Transport::Smtp(smtp) => smtp.send_budget(),
         };
         budget.min(CLAIM.to_std().unwrap_or_default() / 2)
     }
@@ -403,10 +403,10 @@ impl Outage {
     }
 }
 
-/// One worker's way out: for SMTP, a connection of its own.
+/// One worker's way out: for SMTP, a connection of its own, kept from message to message.
 pub enum Sender<'m> {
     File(&'m FileTransport),
-    Smtp(&'m SmtpTransport),
+    Smtp(SmtpSender),
 }
 
 impl Sender<'_> {
@@ -417,7 +417,12 @@ impl Sender<'_> {
         }
     }
 
-    async fn close(self) {}
+    /// Ends the connection politely (QUIT), if there is one.
+    async fn close(self) {
+        if let Sender::Smtp(smtp) = self {
+            smtp.close().await;
+        }
+    }
 }
 
 fn envelope(from: &lettre::Address, to: &lettre::Address) -> Result<Envelope, SendError> {

@@ -1,11 +1,48 @@
 //! A real SMTP server on loopback for the tests: it speaks enough ESMTP for lettre (EHLO,
 //! AUTH, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT), keeps what it accepted,
-//! and can be told to answer the end of DATA with chosen replies (4xx, 5xx).
+//! and can be told to answer the end of DATA with chosen replies (4xx, 5xx). It counts the
+//! connections and EHLOs it saw, and can speak TLS (implicit or STARTTLS) with a given
+//! certificate, offer no AUTH, or drop a connection instead of answering.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+
+/// How the server speaks TLS.
+#[derive(Clone)]
+pub enum ServerTls {
+    /// TLS from the first byte (port 465 style).
+    Implicit(Arc<rustls::ServerConfig>),
+    /// Plain, offering STARTTLS.
+    StartTls(Arc<rustls::ServerConfig>),
+}
+
+/// A rustls server config from PEM files: the certificate chain and its key.
+pub fn tls_config(
+    chain_pem: &std::path::Path,
+    key_pem: &std::path::Path,
+) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(chain_pem)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(key_pem).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// What a connection reads from and writes to: plain TCP or TLS over it.
+trait Conn: std::io::Read + Write + Send {}
+impl<T: std::io::Read + Write + Send> Conn for T {}
 
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -24,6 +61,16 @@ struct State {
     data_attempts: usize,
     /// How long to think before answering the end of DATA.
     data_delay: std::time::Duration,
+    connections: usize,
+    /// Connections open right now, and the most at once.
+    open: usize,
+    most_open: usize,
+    ehlos: usize,
+    /// Drop the connection instead of answering the next DATA end.
+    drop_next_data: bool,
+    /// Leave AUTH out of the EHLO reply.
+    no_auth: bool,
+    tls: Option<ServerTls>,
 }
 
 #[derive(Clone)]
@@ -34,15 +81,34 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
+        SmtpServer::start_with(None)
+    }
+
+    /// A server speaking TLS as `tls` says.
+    pub fn start_tls(tls: ServerTls) -> SmtpServer {
+        SmtpServer::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<ServerTls>) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            tls,
+            ..State::default()
+        }));
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let state = shared.clone();
                 std::thread::spawn(move || {
+                    {
+                        let mut s = state.lock().unwrap();
+                        s.connections += 1;
+                        s.open += 1;
+                        s.most_open = s.most_open.max(s.open);
+                    }
                     let _ = serve(stream, &state);
+                    state.lock().unwrap().open -= 1;
                 });
             }
         });
@@ -78,12 +144,53 @@ impl SmtpServer {
     pub fn data_attempts(&self) -> usize {
         self.state.lock().unwrap().data_attempts
     }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    /// Connections open right now.
+    pub fn open(&self) -> usize {
+        self.state.lock().unwrap().open
+    }
+
+    /// The most connections that were open at once.
+    pub fn most_open(&self) -> usize {
+        self.state.lock().unwrap().most_open
+    }
+
+    /// EHLO commands received so far (two per STARTTLS connection).
+    pub fn ehlos(&self) -> usize {
+        self.state.lock().unwrap().ehlos
+    }
+
+    /// Close the connection, without a word, when the next DATA ends.
+    pub fn drop_connection_at_next_data(&self) {
+        self.state.lock().unwrap().drop_next_data = true;
+    }
+
+    /// Offer no AUTH, like a relay that takes mail from its network without a login.
+    pub fn without_auth(&self) {
+        self.state.lock().unwrap().no_auth = true;
+    }
 }
 
 fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
-    let mut out = stream.try_clone()?;
-    let mut lines = BufReader::new(stream);
-    out.write_all(b"220 localhost ESMTP paperboy-test\r\n")?;
+    let tls = state.lock().unwrap().tls.clone();
+    let tcp = stream.try_clone()?;
+    let mut encrypted = false;
+    let mut lines: BufReader<Box<dyn Conn>> = match &tls {
+        Some(ServerTls::Implicit(config)) => {
+            encrypted = true;
+            BufReader::new(Box::new(tls_stream(config, stream)?))
+        }
+        _ => BufReader::new(Box::new(stream)),
+    };
+    lines
+        .get_mut()
+        .write_all(b"220 localhost ESMTP paperboy-test\r\n")?;
+    lines.get_mut().flush()?;
     let (mut from, mut to) = (String::new(), Vec::new());
     let mut line = String::new();
     loop {
@@ -94,7 +201,28 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         let command = line.trim_end().to_string();
         let upper = command.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") {
-            "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN".into()
+            let mut s = state.lock().unwrap();
+            s.ehlos += 1;
+            let mut reply = String::from("250-localhost\r\n250-8BITMIME\r\n");
+            if matches!(tls, Some(ServerTls::StartTls(_))) && !encrypted {
+                reply.push_str("250-STARTTLS\r\n");
+            }
+            if !s.no_auth {
+                reply.push_str("250-AUTH PLAIN LOGIN\r\n");
+            }
+            reply.push_str("250 SMTPUTF8");
+            reply
+        } else if upper == "STARTTLS"
+            && let Some(ServerTls::StartTls(config)) = &tls
+            && !encrypted
+        {
+            lines
+                .get_mut()
+                .write_all(b"220 2.0.0 Ready to start TLS\r\n")?;
+            lines.get_mut().flush()?;
+            encrypted = true;
+            lines = BufReader::new(Box::new(tls_stream(config, tcp.try_clone()?)?));
+            continue;
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
             "250 OK".into()
         } else if upper.starts_with("AUTH") {
@@ -110,7 +238,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             to.clear();
             "250 OK".into()
         } else if upper == "DATA" {
-            out.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
+            lines
+                .get_mut()
+                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
+            lines.get_mut().flush()?;
             let mut data = Vec::new();
             loop {
                 let mut raw = Vec::new();
@@ -130,6 +261,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             let delay = {
                 let mut s = state.lock().unwrap();
                 s.data_attempts += 1;
+                if std::mem::take(&mut s.drop_next_data) {
+                    return Ok(());
+                }
                 s.data_delay
             };
             std::thread::sleep(delay);
@@ -148,12 +282,29 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             }
             reply
         } else if upper == "QUIT" {
-            out.write_all(b"221 Bye\r\n")?;
+            lines.get_mut().write_all(b"221 Bye\r\n")?;
+            lines.get_mut().flush()?;
             return Ok(());
         } else {
             "502 5.5.2 Command not recognized".into()
         };
+        let out = lines.get_mut();
         out.write_all(reply.as_bytes())?;
         out.write_all(b"\r\n")?;
+        out.flush()?;
     }
+}
+
+/// The server side of TLS on `stream`, handshaken.
+fn tls_stream(
+    config: &Arc<rustls::ServerConfig>,
+    stream: TcpStream,
+) -> std::io::Result<rustls::StreamOwned<rustls::ServerConnection, TcpStream>> {
+    let connection =
+        rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(connection, stream);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    Ok(tls)
 }
