@@ -42,6 +42,7 @@ fn periods(store: &Store, day: usize) -> Vec<NewDigest> {
                         .map(|i| paper_id(day, (s + i) % 50))
                         .collect(),
                 },
+                supersedes: Vec::new(),
             }
         })
         .collect()

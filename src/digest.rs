@@ -20,6 +20,10 @@ use crate::store::{Cursor, StoredPaper};
 use crate::topics::{Matches, PaperSet, QueryId};
 use crate::unsubscribe;
 
+/// The heading of the papers carried from an unsent digest that none of the subscriber's
+/// topics matches any more.
+const OTHERS: &str = "Other papers";
+
 /// How far back a subscriber's first digest reaches.
 pub const FIRST_WINDOW: Duration = Duration::hours(24);
 
@@ -247,17 +251,23 @@ impl Eligible {
             .collect()
     }
 
-    /// The second step: without the papers `given` before, ranked, capped at `max_papers`.
+    /// The second step: without the papers `given` before, ranked, capped at `max_papers`;
+    /// and all the `carried` ones (those of unsent digests this one supersedes, which must
+    /// not be lost), ranked among them.
     pub fn choose(
         self,
         candidates: &[StoredPaper],
         wanted: &TopicMatches<'_>,
         given: &HashSet<String>,
         max_papers: usize,
+        carried: &[usize],
     ) -> Result<Vec<Pick>, NothingReason> {
         let mut reason = self.reason;
         let mut picks: Vec<Pick> = Vec::with_capacity(self.papers.len());
         for i in self.papers {
+            if carried.contains(&i) {
+                continue;
+            }
             if given.contains(&candidates[i].paper.arxiv_id) {
                 reason = reason.max(NothingReason::AlreadySent);
             } else {
@@ -285,6 +295,18 @@ impl Eligible {
             open || pick.topics.is_empty()
         });
         picks.truncate(max_papers);
+        if !carried.is_empty() {
+            picks.extend(carried.iter().map(|&i| {
+                let like = wanted.like_of(i);
+                Pick {
+                    candidate: i,
+                    topics: wanted.topics_of(i),
+                    like_score: like.map(|(score, _)| score),
+                    like: like.map(|(_, title)| title.to_string()),
+                }
+            }));
+            rank(&mut picks, candidates);
+        }
         if picks.is_empty() {
             Err(reason)
         } else {
@@ -417,7 +439,7 @@ fn sections<'a>(
             }],
         };
     }
-    subscriber
+    let mut sections: Vec<Section<'a>> = subscriber
         .topics
         .iter()
         .enumerate()
@@ -432,7 +454,21 @@ fn sections<'a>(
                 entries,
             })
         })
-        .collect()
+        .collect();
+    // A paper carried from an unsent digest that no topic matches any more (the topics
+    // changed since) still goes out, last.
+    let unmatched: Vec<DigestEntry<'a>> = picks
+        .iter()
+        .filter(|pick| pick.topics.is_empty())
+        .map(entry)
+        .collect();
+    if !unmatched.is_empty() {
+        sections.push(Section {
+            heading: OTHERS,
+            entries: unmatched,
+        });
+    }
+    sections
 }
 
 /// How a subscriber unsubscribes from one digest.
@@ -578,6 +614,7 @@ mod tests {
             &wanted,
             &given,
             max_papers,
+            &[],
         )?;
         Ok(picks
             .iter()

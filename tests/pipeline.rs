@@ -328,6 +328,65 @@ async fn a_digest_stays_pending_while_the_server_is_down_and_goes_out_once_it_is
     );
 }
 
+/// With the relay down across two digest runs, the second digest supersedes the first and
+/// carries its papers: once the relay is back each subscriber gets one email with the papers
+/// of both runs, and none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_an_outage_across_two_runs_each_subscriber_gets_one_email_with_both() {
+    let env = TestEnv::empty(
+        "[[subscribers]]\nemail = \"alice@example.org\"\n\
+         [[subscribers]]\nemail = \"bob@example.org\"\n",
+    )
+    .await;
+    let day = |ids: &[&str]| {
+        let items: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|id| hf_item(id, &format!("Paper {id}"), "An abstract.", &["A"], 10))
+            .collect();
+        serde_json::Value::Array(items).to_string()
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let down = text.replace(
+        &format!("port = {}", env.smtp.port()),
+        &format!("port = {closed_port}"),
+    );
+    std::fs::write(&env.config, &down).unwrap();
+    for papers in [["2612.00001", "2612.00002"], ["2612.00003", "2612.00004"]] {
+        env.serve_papers(&day(&papers)).await;
+        let out = env.run(&["send-now"]).await;
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("sent 0, pending 2, failed 0"),
+            "one waiting digest each, not two: {}",
+            stdout(&out)
+        );
+    }
+
+    std::fs::write(&env.config, &text).unwrap();
+    env.serve_papers(&day(&[])).await;
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let mails = env.mails();
+    assert_eq!(mails.len(), 2, "{}", stdout(&out));
+    for who in ["alice@example.org", "bob@example.org"] {
+        let theirs = mails_to(&mails, who);
+        assert_eq!(theirs.len(), 1, "{who}");
+        let mut ids = theirs[0].arxiv_ids();
+        ids.sort();
+        assert_eq!(
+            ids,
+            ["2612.00001", "2612.00002", "2612.00003", "2612.00004"],
+            "{who}"
+        );
+    }
+    let again = env.run(&["send-now"]).await;
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(env.mails().len(), 2, "nothing twice");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_and_preview_send_and_record_nothing() {
     let env = TestEnv::new(SUBSCRIBERS).await;

@@ -160,12 +160,30 @@ async fn compose_subscribed<'s>(
             Ok::<_, StoreError>((up_to, first_lower, s.cursors()?))
         })
         .await?;
-    // One index over the widest window; each subscriber then filters by their own bounds.
+    // Digests still waiting (the relay was down): the new digest carries their papers and
+    // supersedes them, so that each subscriber gets one email with everything.
+    let keys: HashSet<&str> = subscribers.iter().map(|s| s.key.as_str()).collect();
+    let mut waiting = store.run(move |s| s.waiting_papers(now)).await?;
+    waiting.retain(|key, _| keys.contains(key.as_str()));
+    let carried_ids: Vec<String> = waiting.values().flat_map(|(_, ids)| ids.clone()).collect();
+    let lowest_carried = store.run(move |s| s.lowest_seq(&carried_ids)).await?;
+    // One index over the widest window (and the papers carried); each subscriber then
+    // filters by their own bounds.
     let widest = subscribers
         .iter()
         .map(|s| digest::lower_bound(cursors.get(&s.key), first_lower))
+        .chain(lowest_carried.map(|seq| seq - 1))
         .fold(up_to, i64::min);
     let candidates: Vec<StoredPaper> = store.run(move |s| s.papers_in_range(widest, up_to)).await?;
+    let by_id: HashMap<&str, usize> = if waiting.is_empty() {
+        HashMap::new()
+    } else {
+        candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.paper.arxiv_id.as_str(), i))
+            .collect()
+    };
     let index = PaperIndex::new(candidates.iter().map(|c| &c.paper));
     let mut queries = QuerySet::new();
     // Per subscriber and topic: the query's id, or `None` for a like topic.
@@ -223,9 +241,20 @@ async fn compose_subscribed<'s>(
                     require: subscriber.require_upvotes,
                 };
                 let eligible = Eligible::new(&candidates, lower, &wanted, upvotes);
+                let (supersedes, carried) = match waiting.get(&subscriber.key) {
+                    Some((digests, ids)) => (
+                        digests.clone(),
+                        ids.iter()
+                            .filter_map(|id| by_id.get(id.as_str()).copied())
+                            .collect(),
+                    ),
+                    None => (Vec::new(), Vec::new()),
+                };
                 Some(Planned {
                     wanted,
                     eligible,
+                    carried,
+                    supersedes,
                     based_on: cursor.cloned(),
                     window_end_seq: lower.max(up_to),
                 })
@@ -345,6 +374,10 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R>
 struct Planned<'m> {
     wanted: TopicMatches<'m>,
     eligible: Eligible,
+    /// The candidates that unsent digests of theirs carry, to carry on.
+    carried: Vec<usize>,
+    /// Those unsent digests.
+    supersedes: Vec<i64>,
     /// The cursor it was planned from.
     based_on: Option<Cursor>,
     window_end_seq: i64,
@@ -362,9 +395,13 @@ impl Planned<'_> {
         (slot, now): (DateTime<Utc>, DateTime<Utc>),
         keep: Keep,
     ) -> Result<(NewDigest, Outcome), DigestError> {
-        let chosen = self
-            .eligible
-            .choose(candidates, &self.wanted, given, subscriber.max_papers);
+        let chosen = self.eligible.choose(
+            candidates,
+            &self.wanted,
+            given,
+            subscriber.max_papers,
+            &self.carried,
+        );
         let (content, outcome) = match chosen {
             Err(reason) if !subscriber.send_empty => {
                 let reason_text = reason.to_string();
@@ -408,6 +445,10 @@ impl Planned<'_> {
             based_on: self.based_on,
             window_end_seq: self.window_end_seq,
             composed_at: now,
+            supersedes: match content {
+                DigestContent::Message { .. } => self.supersedes,
+                DigestContent::Nothing { .. } => Vec::new(),
+            },
             content,
         };
         Ok((period, outcome))

@@ -147,6 +147,10 @@ pub struct NewDigest {
     pub window_end_seq: i64,
     pub composed_at: DateTime<Utc>,
     pub content: DigestContent,
+    /// Unsent digests of the subscriber's whose papers this one carries: they leave the
+    /// outbox as it enters. Recording is refused if one of them is no longer waiting (it was
+    /// sent meanwhile, or is being sent), since its papers would then arrive twice.
+    pub supersedes: Vec<i64>,
 }
 
 #[derive(Debug)]
@@ -184,6 +188,9 @@ pub enum Claim {
     /// its subscriber unsubscribed.
     Gone,
 }
+
+/// A subscriber's digests waiting unsent, and the arXiv ids they carry in order.
+pub type Waiting = (Vec<i64>, Vec<String>);
 
 /// A digest waiting in the outbox.
 #[derive(Debug, Clone)]
@@ -623,15 +630,69 @@ impl Store {
     pub fn record_digests(&mut self, digests: &[NewDigest]) -> Result<Vec<Recorded>> {
         self.write(|conn| {
             let mut recorded = Vec::with_capacity(digests.len());
+            let now = time_key(Utc::now());
             for digest in digests {
                 if cursor(conn, &digest.subscriber)? != digest.based_on {
                     recorded.push(Recorded::Conflict);
                     continue;
                 }
-                recorded.push(insert_digest(conn, digest)?);
+                // A savepoint, so that a refused supersede rolls back this subscriber alone.
+                conn.execute_batch("SAVEPOINT period")?;
+                let outcome = insert_digest(conn, digest)?;
+                if let Recorded::Queued(id) = outcome
+                    && !supersede(conn, &digest.supersedes, id, &now)?
+                {
+                    conn.execute_batch("ROLLBACK TO period; RELEASE period")?;
+                    recorded.push(Recorded::Conflict);
+                    continue;
+                }
+                conn.execute_batch("RELEASE period")?;
+                recorded.push(outcome);
             }
             Ok(recorded)
         })
+    }
+
+    /// The digests waiting in the outbox and not being sent, by subscriber, each with the
+    /// arXiv ids it carries in order, oldest digest first: a newer digest carries them.
+    pub fn waiting_papers(&self, now: DateTime<Utc>) -> Result<HashMap<String, Waiting>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.id, d.subscriber, p.arxiv_id FROM digests d
+             JOIN digest_papers p ON p.digest_id = d.id
+             WHERE d.status = 'pending' AND (d.claimed_until IS NULL OR d.claimed_until < ?1)
+             ORDER BY d.id, p.position",
+        )?;
+        let rows = stmt.query_map([time_key(now)], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut waiting: HashMap<String, Waiting> = HashMap::new();
+        for row in rows {
+            let (id, subscriber, arxiv_id) = row?;
+            let (ids, papers) = waiting.entry(subscriber).or_default();
+            if ids.last() != Some(&id) {
+                ids.push(id);
+            }
+            papers.push(arxiv_id);
+        }
+        Ok(waiting)
+    }
+
+    /// The lowest sequence number among `arxiv_ids`, if any is stored.
+    pub fn lowest_seq(&self, arxiv_ids: &[String]) -> Result<Option<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq FROM papers WHERE arxiv_id = ?1")?;
+        let mut lowest: Option<i64> = None;
+        for id in arxiv_ids {
+            if let Some(seq) = stmt.query_row([id], |r| r.get::<_, i64>(0)).optional()? {
+                lowest = Some(lowest.map_or(seq, |l| l.min(seq)));
+            }
+        }
+        Ok(lowest)
     }
 
     /// Digests waiting in the outbox, oldest first; only those of `subscribers` when given.
@@ -788,6 +849,21 @@ fn cursor(conn: &Connection, subscriber: &str) -> rusqlite::Result<Option<Cursor
 }
 
 /// Moves the subscriber's cursor and, for a message, puts it in the outbox with its papers.
+/// Marks `older` superseded by `by`, if every one of them is still waiting and not being sent.
+fn supersede(conn: &Connection, older: &[i64], by: i64, now: &str) -> rusqlite::Result<bool> {
+    let mut mark = conn.prepare_cached(
+        "UPDATE digests SET status = ?3, superseded_by = ?2, message = NULL,
+            claimed_until = NULL, claimed_by = NULL, next_attempt_at = NULL
+         WHERE id = ?1 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < ?4)",
+    )?;
+    for id in older {
+        if mark.execute(params![id, by, DigestStatus::Superseded, now])? != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn insert_digest(conn: &Connection, digest: &NewDigest) -> rusqlite::Result<Recorded> {
     let reason = match &digest.content {
         DigestContent::Nothing { reason } => Some(reason.as_str()),
@@ -918,6 +994,7 @@ mod tests {
                 message: b"m".to_vec(),
                 papers: papers.iter().map(|p| p.to_string()).collect(),
             },
+            supersedes: Vec::new(),
         }
     }
 

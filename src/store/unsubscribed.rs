@@ -161,6 +161,7 @@ mod tests {
                     message: b"body".to_vec(),
                     papers: vec!["2606.00001".into()],
                 },
+                supersedes: Vec::new(),
             }])
             .unwrap();
         match recorded[..] {
