@@ -275,17 +275,55 @@ async fn sigterm_during_a_stalled_send_exits_0_within_10_seconds_and_loses_nothi
     }
     terminate_within_10_seconds(&mut daemon).await;
 
-    // The digest is neither sent nor failed: it waits in the outbox, and since the server may
-    // have taken it, it is not offered again at once.
+    // The digest is neither sent nor failed: it waits in the outbox, its claim gone with the
+    // daemon, so the next run sends it at once (the server may have taken the first attempt:
+    // SMTP cannot rule out a second copy then).
     let status = stdout(&env.run(&["status"]).await);
     assert!(status.contains("1 pending, 0 failed"), "{status}");
+    env.smtp.delay_data_reply(Duration::ZERO);
     let again = env.run(&["send-now"]).await;
-    assert!(
-        stdout(&again).contains("1 of the pending are being sent by another paperboy process"),
-        "{}",
-        stdout(&again)
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert!(stdout(&again).contains("sent 1"), "{}", stdout(&again));
+    assert_eq!(env.smtp.data_attempts(), 2);
+}
+
+/// A claim dies with its holder: `send-now` killed with SIGKILL mid-send (as a systemd
+/// restart, a reboot or an OOM kill would) leaves its digest pending, and the next run sends
+/// it at once instead of waiting for the claim to run out.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_sigkill_mid_send_the_next_run_sends_at_once() {
+    let env = TestEnv::new(&subscriber("alice@example.org", "[]")).await;
+    env.smtp.delay_data_reply(Duration::from_secs(60));
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    let config = config.replace(
+        "security = \"none\"\ntimeout = \"5s\"",
+        "security = \"none\"\ntimeout = \"30s\"",
     );
-    assert_eq!(env.smtp.data_attempts(), 1);
+    std::fs::write(&env.config, config).unwrap();
+    let mut sending = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("send-now")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while env.smtp.data_attempts() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(15), "no send started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal(sending.id().unwrap(), "KILL");
+    sending.wait().await.unwrap();
+
+    env.smtp.delay_data_reply(Duration::ZERO);
+    let again = env.run(&["send-now"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert!(stdout(&again).contains("sent 1"), "{}", stdout(&again));
+    assert_eq!(env.smtp.data_attempts(), 2);
+    let status = stdout(&env.run(&["status"]).await);
+    assert!(status.contains("0 pending, 0 failed"), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

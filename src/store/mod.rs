@@ -7,6 +7,7 @@
 //!
 //! [`Store`] is synchronous; [`SharedStore`] runs it off the async worker threads.
 
+mod holder;
 mod migrations;
 mod outbox;
 mod shared;
@@ -230,6 +231,8 @@ pub struct Store {
     /// Names this process in the outbox claims it takes, so that only the holder of a claim
     /// records a failed attempt.
     owner: String,
+    /// Keeps this process's claims alive while it lives, and tells others' apart.
+    holder: holder::Holder,
 }
 
 impl Store {
@@ -245,7 +248,9 @@ impl Store {
             path: path.display().to_string(),
             source,
         })?;
-        Self::setup(conn)
+        let mut store = Self::setup(conn)?;
+        store.holder = holder::Holder::new(path, &store.owner);
+        Ok(store)
     }
 
     /// Opens the state for a run that must record nothing: a copy in memory of the database
@@ -294,18 +299,17 @@ impl Store {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let owner = format!("{}.{nanos}", std::process::id());
-        Ok(Store { conn, owner })
+        Ok(Store {
+            conn,
+            owner,
+            holder: holder::Holder::in_memory(),
+        })
     }
 
     /// Runs `f` in a write transaction: BEGIN IMMEDIATE so that reads inside it see the state
     /// the writes are based on, even with another process writing.
     fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        write(&mut self.conn, f)
     }
 
     /// Inserts new papers and refreshes the changing fields of known ones, in one
@@ -917,6 +921,29 @@ fn insert_digest(conn: &Connection, digest: &NewDigest) -> rusqlite::Result<Reco
 
 /// Every time is stored in one fixed-width UTC form with milliseconds, so that comparing
 /// them as text (slots, claims, first-seen windows) is comparing them as times.
+impl Drop for Store {
+    /// A claim dies with its holder, on the way out too: digests this process claimed and did
+    /// not finish (a send cut short by a stop) are free for the next process at once.
+    fn drop(&mut self) {
+        let released = self.conn.execute(
+            "UPDATE digests SET claimed_until = NULL, claimed_by = NULL
+             WHERE claimed_by = ?1 AND status = 'pending'",
+            [&self.owner],
+        );
+        if let Err(e) = released {
+            tracing::warn!("cannot release this process's claims: {e}");
+        }
+    }
+}
+
+/// [`Store::write`] on a connection, for a write that also borrows another field of the store.
+fn write<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
+}
+
 fn time_key(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }

@@ -5,9 +5,10 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Claim, DigestStatus, OutboxItem, Result, Store, time_key, unsubscribed};
+use super::holder::Holder;
+use super::{Claim, DigestStatus, OutboxItem, Result, Store, time_key, unsubscribed, write};
 
 /// A pending digest, without its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +83,10 @@ impl Store {
     /// instead, in the same transaction, so none is sent after the unsubscribe is recorded.
     pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Claim> {
         let owner = self.owner.clone();
-        self.write(|conn| claim_one(conn, id, now, until, &owner))
+        let holder = &self.holder;
+        write(&mut self.conn, |conn| {
+            claim_one(conn, holder, id, now, until, &owner)
+        })
     }
 
     /// [`Store::claim`] for each of `batch` in one transaction, with the claimed digests'
@@ -95,12 +99,13 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<ClaimedBatch> {
         let owner = self.owner.clone();
-        self.write(|conn| {
+        let holder = &self.holder;
+        write(&mut self.conn, |conn| {
             let mut claimed = ClaimedBatch::default();
             let mut body =
                 conn.prepare_cached("SELECT slot, message, attempts FROM digests WHERE id = ?1")?;
             for due in batch {
-                match claim_one(conn, due.id, now, until, &owner)? {
+                match claim_one(conn, holder, due.id, now, until, &owner)? {
                     Claim::Claimed => {
                         let (slot, message, attempts) = body.query_row([due.id], |r| {
                             Ok((r.get(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get(2)?))
@@ -167,6 +172,7 @@ impl Store {
 
 fn claim_one(
     conn: &Connection,
+    holder: &Holder,
     id: i64,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -185,14 +191,32 @@ fn claim_one(
     if changed == 1 {
         return Ok(Claim::Claimed);
     }
-    let pending = conn
-        .prepare_cached("SELECT 1 FROM digests WHERE id = ?1 AND status = 'pending'")?
-        .exists([id])?;
-    Ok(if pending {
-        Claim::HeldElsewhere
-    } else {
-        Claim::Gone
-    })
+    let held_by: Option<Option<String>> = conn
+        .prepare_cached("SELECT claimed_by FROM digests WHERE id = ?1 AND status = 'pending'")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let Some(held_by) = held_by else {
+        return Ok(Claim::Gone);
+    };
+    // A claim dies with its holder: a process that is gone (killed mid-send) sends nothing
+    // more, so its digests are taken over at once. Those in flight at its death may arrive
+    // twice, which SMTP cannot rule out anyway.
+    if let Some(dead) = held_by.filter(|h| holder.is_gone(h)) {
+        let taken = conn
+            .prepare_cached(
+                "UPDATE digests SET claimed_until = ?2, claimed_by = ?3
+                 WHERE id = ?1 AND status = 'pending' AND claimed_by = ?4",
+            )?
+            .execute(params![id, time_key(until), owner, dead])?;
+        if taken == 1 {
+            tracing::info!(
+                digest = id,
+                "taking over a digest claimed by a paperboy process that is gone"
+            );
+            return Ok(Claim::Claimed);
+        }
+    }
+    Ok(Claim::HeldElsewhere)
 }
 
 fn record_one(
