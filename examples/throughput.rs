@@ -2,14 +2,28 @@
 //! lettre's stock pooled `AsyncSmtpTransport` against our `SmtpSender`s, the same number of
 //! connections each, the same ~20 KB messages, each transport with a sink of its own.
 //!
+//! Then the whole of `paperboy send-now` end to end, the release binary as a child process:
+//! a generated config of N subscribers with 3 topics each, 1,000 papers from a local stand-in
+//! for the Hugging Face daily papers API, `[smtp]` at a sink of its own with 8 connections.
+//! It reports the wall time (fetch, compose, render, store, send), digests a second, the
+//! child's peak RSS, the sink's count of distinct recipients (must be N), the most
+//! connections open at once (must be at most 8), and the state database's size.
+//!
 //! ```sh
-//! cargo run --release --example throughput            # defaults
+//! cargo build --release && cargo run --release --example throughput            # defaults
 //! cargo run --release --example throughput -- --reps 5 --stock 2000 --ours 50000
+//! cargo run --release --example throughput -- --e2e 20000,100000 --e2e-reps 3
+//! cargo run --release --example throughput -- --e2e 0                           # SMTP only
 //! ```
 //!
 //! The sink answers 250 to everything (DATA with dot-termination, pipelined commands in
 //! order), counts the messages, and notes the most connections open at once.
 
+// The end-to-end run, in a file of its own (a folder without main.rs is no example of its own).
+#[path = "throughput/e2e.rs"]
+mod e2e;
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -34,6 +48,10 @@ struct Options {
     stock: usize,
     /// Messages per repetition for ours.
     ours: usize,
+    /// Subscriber counts for the end-to-end runs; none with `--e2e 0`.
+    e2e: Vec<usize>,
+    /// End-to-end runs per subscriber count.
+    e2e_reps: usize,
 }
 
 impl Options {
@@ -42,24 +60,31 @@ impl Options {
             reps: 3,
             stock: 1_000,
             ours: 20_000,
+            e2e: vec![20_000],
+            e2e_reps: 1,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
-            let value = args.next().and_then(|v| v.parse().ok());
-            let slot = match flag.as_str() {
-                "--reps" => &mut options.reps,
-                "--stock" => &mut options.stock,
-                "--ours" => &mut options.ours,
+            let value = args.next().unwrap_or_else(|| usage(&flag));
+            let number = |v: &str| v.trim().parse::<usize>().unwrap_or_else(|_| usage(&flag));
+            match flag.as_str() {
+                "--reps" => options.reps = number(&value),
+                "--stock" => options.stock = number(&value),
+                "--ours" => options.ours = number(&value),
+                "--e2e-reps" => options.e2e_reps = number(&value).max(1),
+                "--e2e" => options.e2e = value.split(',').map(number).filter(|&n| n > 0).collect(),
                 _ => usage(&flag),
-            };
-            *slot = value.unwrap_or_else(|| usage(&flag));
+            }
         }
         options
     }
 }
 
 fn usage(flag: &str) -> ! {
-    eprintln!("unknown or incomplete option {flag}; use --reps N, --stock N, --ours N");
+    eprintln!(
+        "unknown or incomplete option {flag}; use --reps N, --stock N, --ours N, \
+         --e2e N[,N...] (0: none), --e2e-reps N"
+    );
     std::process::exit(2)
 }
 
@@ -76,7 +101,7 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    let stock_sink = Sink::start().await;
+    let stock_sink = Sink::start(false).await;
     let stock = stock_transport(stock_sink.addr);
     let mut stock_rates = Vec::new();
     for _ in 0..options.reps {
@@ -87,7 +112,7 @@ async fn main() {
         stock_rates.push(rate);
     }
 
-    let ours_sink = Sink::start().await;
+    let ours_sink = Sink::start(false).await;
     let ours = our_transport(ours_sink.addr);
     let mut our_rates = Vec::new();
     for _ in 0..options.reps {
@@ -110,6 +135,10 @@ async fn main() {
         ours_sink.most_open()
     );
     println!("ratio: {:.1}x", ours_median / stock_median);
+
+    if !options.e2e.is_empty() {
+        e2e::run_all(&options.e2e, options.e2e_reps).await;
+    }
 }
 
 /// Runs one repetition and checks the sink got every message.
@@ -275,15 +304,21 @@ struct SinkStats {
     accepted: AtomicU64,
     open: AtomicUsize,
     most_open: AtomicUsize,
+    /// The RCPT TO addresses of accepted messages, when asked to keep them (the end-to-end
+    /// runs: each subscriber exactly once); `None` keeps the SMTP comparison lean.
+    recipients: Option<std::sync::Mutex<HashMap<String, u32>>>,
 }
 
 impl Sink {
-    async fn start() -> Sink {
+    async fn start(keep_recipients: bool) -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().unwrap();
-        let stats = Arc::new(SinkStats::default());
+        let stats = Arc::new(SinkStats {
+            recipients: keep_recipients.then(Default::default),
+            ..SinkStats::default()
+        });
         let shared = stats.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -291,8 +326,10 @@ impl Sink {
                 tokio::spawn(async move {
                     let open = stats.open.fetch_add(1, Ordering::SeqCst) + 1;
                     stats.most_open.fetch_max(open, Ordering::SeqCst);
-                    let _ = serve_sink(stream, &stats).await;
-                    stats.open.fetch_sub(1, Ordering::SeqCst);
+                    let quit = serve_sink(stream, &stats).await;
+                    if !matches!(quit, Ok(true)) {
+                        stats.open.fetch_sub(1, Ordering::SeqCst);
+                    }
                 });
             }
         });
@@ -306,9 +343,23 @@ impl Sink {
     fn most_open(&self) -> usize {
         self.stats.most_open.load(Ordering::SeqCst)
     }
+
+    /// Distinct recipients of accepted messages, and the most messages any one of them got.
+    fn recipients(&self) -> (usize, u32) {
+        let recipients = self
+            .stats
+            .recipients
+            .as_ref()
+            .expect("kept")
+            .lock()
+            .unwrap();
+        let most = recipients.values().copied().max().unwrap_or(0);
+        (recipients.len(), most)
+    }
 }
 
-async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io::Result<()> {
+/// Serves one connection; true when it ended with QUIT (and was counted closed then).
+async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io::Result<bool> {
     stream.set_nodelay(true)?;
     let (read, write) = stream.into_split();
     let mut lines = BufReader::with_capacity(64 * 1024, read);
@@ -317,6 +368,7 @@ async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io
     out.flush().await?;
     let mut line = Vec::with_capacity(1024);
     let mut in_data = false;
+    let mut rcpt: Vec<String> = Vec::new();
     loop {
         // Pipelined commands are answered in order; the answers go out together once the
         // client has nothing more for us to read.
@@ -325,12 +377,18 @@ async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io
         }
         line.clear();
         if lines.read_until(b'\n', &mut line).await? == 0 {
-            return Ok(());
+            return Ok(false);
         }
         if in_data {
             if line == b".\r\n" {
                 in_data = false;
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
+                if let Some(recipients) = &stats.recipients {
+                    let mut recipients = recipients.lock().unwrap();
+                    for to in rcpt.drain(..) {
+                        *recipients.entry(to).or_default() += 1;
+                    }
+                }
                 out.write_all(b"250 2.0.0 queued\r\n").await?;
             }
             continue;
@@ -345,10 +403,25 @@ async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io
                 in_data = true;
                 out.write_all(b"354 go ahead\r\n").await?;
             }
+            b"RCPT" if stats.recipients.is_some() => {
+                let text = String::from_utf8_lossy(&line);
+                let address = text.split_once(':').map_or("", |(_, a)| a);
+                let address = address.trim().trim_start_matches('<');
+                let address = address.split('>').next().unwrap_or("");
+                rcpt.push(address.to_ascii_lowercase());
+                out.write_all(b"250 OK\r\n").await?
+            }
+            b"MAIL" | b"RSET" => {
+                rcpt.clear();
+                out.write_all(b"250 OK\r\n").await?
+            }
             b"QUIT" => {
-                out.write_all(b"221 bye\r\n").await?;
-                out.flush().await?;
-                return Ok(());
+                // Closed for the count before the reply: a client that reads the 221 and
+                // opens its next connection must not find this one still counted as open.
+                stats.open.fetch_sub(1, Ordering::SeqCst);
+                let _ = out.write_all(b"221 bye\r\n").await;
+                let _ = out.flush().await;
+                return Ok(true);
             }
             _ => out.write_all(b"250 OK\r\n").await?,
         }

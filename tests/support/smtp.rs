@@ -2,7 +2,8 @@
 //! AUTH, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT), keeps what it accepted,
 //! and can be told to answer the end of DATA with chosen replies (4xx, 5xx). It counts the
 //! connections and EHLOs it saw, and can speak TLS (implicit or STARTTLS) with a given
-//! certificate, offer no AUTH, or drop a connection instead of answering.
+//! certificate, offer no AUTH, drop a connection instead of answering or halfway through a
+//! message, or refuse one recipient at RCPT.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -68,6 +69,14 @@ struct State {
     ehlos: usize,
     /// Drop the connection instead of answering the next DATA end.
     drop_next_data: bool,
+    /// Drop the connection this many more times in the middle of a message, after its first
+    /// lines (the client is still sending).
+    drop_mid_data: usize,
+    /// Connections dropped in the middle of a message so far.
+    dropped_mid_data: usize,
+    /// Recipients answered at RCPT with the reply given, and how often each was.
+    rejected_rcpt: Vec<(String, String)>,
+    rcpt_rejections: usize,
     /// Leave AUTH out of the EHLO reply.
     no_auth: bool,
     tls: Option<ServerTls>,
@@ -170,6 +179,41 @@ impl SmtpServer {
         self.state.lock().unwrap().drop_next_data = true;
     }
 
+    /// Close the connection, without a word, in the middle of each of the next `count`
+    /// messages: after their first lines, while the client is still sending.
+    pub fn drop_connections_mid_data(&self, count: usize) {
+        self.state.lock().unwrap().drop_mid_data += count;
+    }
+
+    /// Connections dropped in the middle of a message so far.
+    pub fn dropped_mid_data(&self) -> usize {
+        self.state.lock().unwrap().dropped_mid_data
+    }
+
+    /// Drops still to come in the middle of a message.
+    pub fn mid_data_drops_left(&self) -> usize {
+        self.state.lock().unwrap().drop_mid_data
+    }
+
+    /// Replies still queued for the ends of DATA.
+    pub fn data_replies_left(&self) -> usize {
+        self.state.lock().unwrap().data_replies.len()
+    }
+
+    /// Answer `RCPT TO:<address>` with `reply` (e.g. "550 5.1.1 No such user") from now on.
+    pub fn reject_recipient(&self, address: &str, reply: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .rejected_rcpt
+            .push((address.to_string(), reply.to_string()));
+    }
+
+    /// How many RCPT commands were answered by `reject_recipient`'s reply.
+    pub fn rcpt_rejections(&self) -> usize {
+        self.state.lock().unwrap().rcpt_rejections
+    }
+
     /// Offer no AUTH, like a relay that takes mail from its network without a login.
     pub fn without_auth(&self) {
         self.state.lock().unwrap().no_auth = true;
@@ -232,8 +276,23 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             to.clear();
             "250 OK".into()
         } else if upper.starts_with("RCPT TO:") {
-            to.push(command[8..].trim().trim_matches(['<', '>']).to_string());
-            "250 OK".into()
+            let address = command[8..].trim().trim_matches(['<', '>']).to_string();
+            let mut s = state.lock().unwrap();
+            let rejection = s
+                .rejected_rcpt
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(&address))
+                .map(|(_, reply)| reply.clone());
+            match rejection {
+                Some(reply) => {
+                    s.rcpt_rejections += 1;
+                    reply
+                }
+                None => {
+                    to.push(address);
+                    "250 OK".into()
+                }
+            }
         } else if upper == "RSET" {
             to.clear();
             "250 OK".into()
@@ -242,10 +301,24 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 .get_mut()
                 .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
             lines.get_mut().flush()?;
+            let drop_mid_data = {
+                let mut s = state.lock().unwrap();
+                let drop = s.drop_mid_data > 0;
+                if drop {
+                    s.drop_mid_data -= 1;
+                    s.dropped_mid_data += 1;
+                }
+                drop
+            };
             let mut data = Vec::new();
             loop {
                 let mut raw = Vec::new();
                 if lines.read_until(b'\n', &mut raw)? == 0 {
+                    return Ok(());
+                }
+                // The headers are in; the body is still on its way.
+                if drop_mid_data && data.len() > 200 {
+                    let _ = tcp.shutdown(std::net::Shutdown::Both);
                     return Ok(());
                 }
                 if raw == b".\r\n" {
