@@ -65,6 +65,13 @@ pub enum Command {
     /// Show each subscriber's last digest, the pending and failed deliveries, and who
     /// unsubscribed
     Status,
+    /// Put digests back in the outbox to be sent at the next run: those waiting for their next
+    /// attempt (at once), and with --failed those that failed for good too
+    Retry {
+        /// Also the digests that failed for good (a 5xx reply), e.g. once an address is fixed
+        #[arg(long)]
+        failed: bool,
+    },
     /// Undo a one-click unsubscribe: the address gets its digests again
     Resubscribe {
         #[arg(value_name = "EMAIL")]

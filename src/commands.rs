@@ -42,6 +42,11 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             config.log_warnings();
             resubscribe(&config, &email)
         }
+        Command::Retry { failed } => {
+            let config = Config::load(&path)?;
+            config.log_warnings();
+            retry(&config, failed)
+        }
     }
 }
 
@@ -441,6 +446,32 @@ unsubscribed: {}",
 
 /// Undoes a one-click unsubscribe. Beside a running daemon too: it reads who unsubscribed
 /// from the state at each digest.
+/// Makes waiting digests due now, and with `failed` puts failed ones back in the outbox.
+fn retry(config: &Config, failed: bool) -> Result<Exit, Error> {
+    if !config.state_path.exists() {
+        emit(b"nothing to retry: there is no state database yet\n")?;
+        return Ok(Exit::Success);
+    }
+    let mut store = app::open_state(&config.state_path)?;
+    let (due, requeued) = store.requeue(failed, Utc::now())?;
+    let mut out = Vec::new();
+    writeln!(
+        out,
+        "{} due at the next run{}",
+        plural(due, "waiting digest"),
+        if failed {
+            format!(
+                ", {} put back in the outbox",
+                plural(requeued, "failed digest")
+            )
+        } else {
+            String::new()
+        }
+    )?;
+    emit(&out)?;
+    Ok(Exit::Success)
+}
+
 fn resubscribe(config: &Config, email: &str) -> Result<Exit, Error> {
     let key = crate::unsubscribe::normalize(email);
     let subscriber = config.subscriber(&key);

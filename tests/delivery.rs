@@ -145,4 +145,20 @@ async fn faults_on_several_connections_lose_no_digest_and_send_none_twice() {
     assert_eq!(env.smtp.data_attempts(), attempts);
     assert_eq!(env.smtp.rcpt_rejections(), 1);
     assert_eq!(count("SELECT count(*) FROM digests"), SUBSCRIBERS);
+
+    // The address is fixed at the relay: `retry --failed` puts the digest back, and the next
+    // run sends it, once.
+    env.smtp.accept_every_recipient();
+    let retry = env.run(&["retry", "--failed"]).await;
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert!(
+        stdout(&retry).contains("1 failed digest put back in the outbox"),
+        "{}",
+        stdout(&retry)
+    );
+    let after = env.run(&["send-now"]).await;
+    assert_eq!(summary(&stdout(&after)), (1, 0, 0), "{}", stdout(&after));
+    assert_eq!(env.smtp.accepted().len(), SUBSCRIBERS);
+    let status = stdout(&env.run(&["status"]).await);
+    assert!(status.contains("outbox: 0 pending, 0 failed"), "{status}");
 }

@@ -143,6 +143,30 @@ impl Store {
         })
     }
 
+    /// Makes every waiting digest due at once, and with `failed` puts the failed ones back in
+    /// the outbox (with their attempts counted afresh). Returns how many of each.
+    pub fn requeue(&mut self, failed: bool, now: DateTime<Utc>) -> Result<(usize, usize)> {
+        self.write(|conn| {
+            let due = conn.execute(
+                "UPDATE digests SET next_attempt_at = NULL
+                 WHERE status = 'pending' AND next_attempt_at IS NOT NULL",
+                [],
+            )?;
+            let requeued = if failed {
+                // A failed digest whose body was pruned cannot be sent again: it stays failed.
+                conn.execute(
+                    "UPDATE digests SET status = 'pending', attempts = 0, next_attempt_at = NULL,
+                        last_attempt_at = ?1, claimed_until = NULL, claimed_by = NULL
+                     WHERE status = 'failed' AND message IS NOT NULL",
+                    [time_key(now)],
+                )?
+            } else {
+                0
+            };
+            Ok((due, requeued))
+        })
+    }
+
     /// Marks a digest delivered: [`Store::record_outcomes`] of one.
     pub fn mark_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.record_outcomes(&[(id, SendOutcome::Sent)], now)

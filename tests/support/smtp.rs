@@ -209,6 +209,11 @@ impl SmtpServer {
             .push((address.to_string(), reply.to_string()));
     }
 
+    /// Takes back every `reject_recipient`: the addresses are fixed.
+    pub fn accept_every_recipient(&self) {
+        self.state.lock().unwrap().rejected_rcpt.clear();
+    }
+
     /// How many RCPT commands were answered by `reject_recipient`'s reply.
     pub fn rcpt_rejections(&self) -> usize {
         self.state.lock().unwrap().rcpt_rejections
