@@ -220,24 +220,35 @@ fn plural_filter(n: usize, kwargs: Kwargs, _: &State) -> tera::TeraResult<String
 /// wrapped on its own.
 pub fn wrap(text: &str, width: usize, indent: usize) -> String {
     let room = width.saturating_sub(indent).max(1);
-    let mut lines: Vec<String> = Vec::new();
+    let mut out = String::with_capacity(text.len() + text.len() / 16 * (indent + 1));
+    let mut first_line = true;
+    let mut break_line = |out: &mut String| {
+        if !std::mem::take(&mut first_line) {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', indent));
+        }
+    };
     for paragraph in text.lines() {
-        let mut line = String::new();
+        break_line(&mut out);
+        // The current line's length in characters, kept as it grows: counting the line
+        // again for every word made wrapping an abstract quadratic.
+        let mut line = 0;
         // ASCII whitespace only: a no-break space holds its words together.
         for word in paragraph.split_ascii_whitespace() {
-            let needed =
-                line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
-            if !line.is_empty() && needed > room {
-                lines.push(std::mem::take(&mut line));
+            let chars = word.chars().count();
+            if line > 0 && line + 1 + chars > room {
+                break_line(&mut out);
+                line = 0;
             }
-            if !line.is_empty() {
-                line.push(' ');
+            if line > 0 {
+                out.push(' ');
+                line += 1;
             }
-            line.push_str(word);
+            out.push_str(word);
+            line += chars;
         }
-        lines.push(line);
     }
-    lines.join(&format!("\n{}", " ".repeat(indent)))
+    out
 }
 
 /// `{{ text | wrap(width=72, indent=3) }}`, or `{% filter wrap(indent=3) %}…{% endfilter %}`:
