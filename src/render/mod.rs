@@ -162,7 +162,13 @@ impl Renderer {
                 ]))
             })
             .collect();
-        let all_links: Vec<&LinkView> = papers.iter().flat_map(|p| &p.links).collect();
+        // The text part's list of links shares the papers' link values too.
+        let all_links: Vec<tera::Value> = values
+            .iter()
+            .filter_map(|paper| paper.get_from_path("links")?.as_array())
+            .flatten()
+            .cloned()
+            .collect();
         let mut context = Context::new();
         context.insert("name", &input.name);
         context.insert("email", input.email);
@@ -170,7 +176,7 @@ impl Renderer {
         context.insert("count", &papers.len());
         context.insert_value("sections", tera::Value::from(sections));
         context.insert_value("papers", tera::Value::from(values));
-        context.insert("links", &all_links);
+        context.insert_value("links", tera::Value::from(all_links));
         context.insert("topics", input.topics);
         context.insert("has_topics", &!input.topics.is_empty());
         context.insert("unsubscribe", &input.unsubscribe);
