@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use crate::dkim::DkimSigner;
 use crate::render::Rendered;
@@ -78,12 +78,12 @@ pub fn build(
             .singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_PLAIN)
-                    .body(rendered.text.clone()),
+                    .body(body(&rendered.text)),
             )
             .singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_HTML)
-                    .body(rendered.html.clone()),
+                    .body(body(&rendered.html)),
             ),
     )?;
     // Signed here, once: the outbox keeps these bytes, so every retry sends the same valid
@@ -92,6 +92,54 @@ pub fn build(
         signer.sign(&mut message);
     }
     Ok(message.formatted())
+}
+
+/// A part's body encoded exactly as lettre's `Body::new` encodes a `String`: the
+/// transfer encoding chosen on the text as given (7bit for short ASCII lines, else
+/// quoted-printable, or base64 where that is shorter), line endings made CRLF, then encoded.
+/// lettre makes the line endings CRLF by inserting each `\r` into the string, a copy of the
+/// rest of the body per line: for a digest's HTML that was a tenth of composing it.
+fn body(text: &str) -> Body {
+    use email_encoding::body::Encoding;
+    let encoding = Encoding::choose(text, false);
+    let crlf = crlf_line_endings(text);
+    match encoding {
+        Encoding::SevenBit => {
+            Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+        }
+        // Not chosen without SMTPUTF8 support (`false` above), but kept whole.
+        Encoding::EightBit => {
+            Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+        }
+        Encoding::QuotedPrintable => Body::dangerous_pre_encoded(
+            quoted_printable::encode(crlf),
+            ContentTransferEncoding::QuotedPrintable,
+        ),
+        Encoding::Base64 => {
+            let mut out =
+                String::with_capacity(email_encoding::body::base64::encoded_len(crlf.len()));
+            // Writing into a String cannot fail.
+            let _ = email_encoding::body::base64::encode(crlf.as_bytes(), &mut out);
+            Body::dangerous_pre_encoded(out.into_bytes(), ContentTransferEncoding::Base64)
+        }
+    }
+}
+
+/// `text` with every bare `\n` made `\r\n`; a `\r\n` stays as it is.
+fn crlf_line_endings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut rest = text;
+    while let Some(at) = rest.find('\n') {
+        let line = &rest[..at];
+        out.push_str(line);
+        if !line.ends_with('\r') {
+            out.push('\r');
+        }
+        out.push('\n');
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with every control character (CR and LF among them) turned into a space.
@@ -162,6 +210,29 @@ mod tests {
         assert!(plain < html, "text part first");
         assert!(id.starts_with("<digest.1700000000000.") && id.ends_with("@example.org>"));
         assert_ne!(id, message_id("bob@example.org", 1_700_000_000_000, &from));
+    }
+
+    #[test]
+    fn bodies_are_encoded_byte_for_byte_as_lettre_encodes_them() {
+        let long = "word ".repeat(40);
+        let cases = [
+            String::new(),
+            "short ascii\nlines\n".to_string(),
+            "\nstarts with a break\r\nand has a CRLF\n\n".to_string(),
+            format!("a long ascii line: {long}\nand a short one"),
+            "non-ASCII · café\u{a0}[1]\nline".to_string(),
+            format!("<p>{long}</p>\n<p>é = ü</p>\r\n"),
+            // Mostly bytes that need escaping: base64 is shorter.
+            "ÅÄÖ€ÅÄÖ€ÅÄÖ€\n".repeat(10),
+            format!("exactly 75: {}\n", "x".repeat(63)),
+            format!("exactly 76: {}\n", "x".repeat(64)),
+        ];
+        for text in cases {
+            let ours = body(&text);
+            let lettres = Body::new(text.clone());
+            assert_eq!(ours.encoding(), lettres.encoding(), "{text:?}");
+            assert_eq!(ours.into_vec(), lettres.into_vec(), "{text:?}");
+        }
     }
 
     #[test]

@@ -162,7 +162,13 @@ impl Renderer {
                 ]))
             })
             .collect();
-        let all_links: Vec<&LinkView> = papers.iter().flat_map(|p| &p.links).collect();
+        // The text part's list of links shares the papers' link values too.
+        let all_links: Vec<tera::Value> = values
+            .iter()
+            .filter_map(|paper| paper.get_from_path("links")?.as_array())
+            .flatten()
+            .cloned()
+            .collect();
         let mut context = Context::new();
         context.insert("name", &input.name);
         context.insert("email", input.email);
@@ -170,7 +176,7 @@ impl Renderer {
         context.insert("count", &papers.len());
         context.insert_value("sections", tera::Value::from(sections));
         context.insert_value("papers", tera::Value::from(values));
-        context.insert("links", &all_links);
+        context.insert_value("links", tera::Value::from(all_links));
         context.insert("topics", input.topics);
         context.insert("has_topics", &!input.topics.is_empty());
         context.insert("unsubscribe", &input.unsubscribe);
@@ -220,24 +226,35 @@ fn plural_filter(n: usize, kwargs: Kwargs, _: &State) -> tera::TeraResult<String
 /// wrapped on its own.
 pub fn wrap(text: &str, width: usize, indent: usize) -> String {
     let room = width.saturating_sub(indent).max(1);
-    let mut lines: Vec<String> = Vec::new();
+    let mut out = String::with_capacity(text.len() + text.len() / 16 * (indent + 1));
+    let mut first_line = true;
+    let mut break_line = |out: &mut String| {
+        if !std::mem::take(&mut first_line) {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', indent));
+        }
+    };
     for paragraph in text.lines() {
-        let mut line = String::new();
+        break_line(&mut out);
+        // The current line's length in characters, kept as it grows: counting the line
+        // again for every word made wrapping an abstract quadratic.
+        let mut line = 0;
         // ASCII whitespace only: a no-break space holds its words together.
         for word in paragraph.split_ascii_whitespace() {
-            let needed =
-                line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
-            if !line.is_empty() && needed > room {
-                lines.push(std::mem::take(&mut line));
+            let chars = word.chars().count();
+            if line > 0 && line + 1 + chars > room {
+                break_line(&mut out);
+                line = 0;
             }
-            if !line.is_empty() {
-                line.push(' ');
+            if line > 0 {
+                out.push(' ');
+                line += 1;
             }
-            line.push_str(word);
+            out.push_str(word);
+            line += chars;
         }
-        lines.push(line);
     }
-    lines.join(&format!("\n{}", " ".repeat(indent)))
+    out
 }
 
 /// `{{ text | wrap(width=72, indent=3) }}`, or `{% filter wrap(indent=3) %}…{% endfilter %}`:

@@ -326,4 +326,9 @@ fn the_text_part_is_wrapped_at_72_columns() {
         wrap("https://example.org/a/long/link", 10, 3),
         "https://example.org/a/long/link"
     );
+    // Empty lines keep their indent; characters, not bytes, fill a line; runs of spaces fold.
+    assert_eq!(wrap("a\n\nb", 80, 2), "a\n  \n  b");
+    assert_eq!(wrap("", 80, 2), "");
+    assert_eq!(wrap("é é é  é", 5, 0), "é é é\né");
+    assert_eq!(wrap("x\u{a0}y z", 3, 0), "x\u{a0}y\nz");
 }

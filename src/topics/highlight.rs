@@ -59,35 +59,40 @@ impl Highlighter {
             return Vec::new();
         }
         let tokens = text::token_ranges(text);
-        let first = |at: usize| {
-            text[tokens[at].clone()]
-                .chars()
-                .next()
-                .and_then(|c| c.to_lowercase().next())
-        };
         // Lowercasing and stemming are the cost here, and a stem or prefix always starts with
         // its word's first letter: only the words that could match are lowercased and
         // stemmed, each once.
+        let firsts: Vec<Option<char>> = tokens
+            .iter()
+            .map(|range| {
+                text[range.clone()]
+                    .chars()
+                    .next()
+                    .and_then(|c| c.to_lowercase().next())
+            })
+            .collect();
         let stemmer = text::stemmer();
         let mut words: Vec<Option<String>> = vec![None; tokens.len()];
         let mut stems: Vec<Option<String>> = vec![None; tokens.len()];
-        let word = |at: usize, words: &mut Vec<Option<String>>| -> String {
-            words[at]
-                .get_or_insert_with(|| text::lowercase(&text[tokens[at].clone()]))
-                .clone()
-        };
         let mut found: Vec<Range<usize>> = Vec::new();
         for pattern in terms {
             match pattern {
                 Pattern::Stems(run) => {
                     for at in 0..tokens.len().saturating_sub(run.len() - 1) {
                         let matches = run.iter().enumerate().all(|(k, want)| {
-                            if first(at + k) != want.chars().next() {
+                            let at = at + k;
+                            if firsts[at] != want.chars().next() {
                                 return false;
                             }
-                            let lower = word(at + k, &mut words);
-                            let stem =
-                                stems[at + k].get_or_insert_with(|| text::stem(&stemmer, &lower));
+                            let lower = words[at]
+                                .get_or_insert_with(|| text::lowercase(&text[tokens[at].clone()]));
+                            // Stemming never lengthens a word (it drops or swaps ASCII
+                            // suffixes), so a word shorter than the stem cannot match: this
+                            // spares stemming the many short words ("a", "and", "are").
+                            if lower.len() < want.len() {
+                                return false;
+                            }
+                            let stem = stems[at].get_or_insert_with(|| text::stem(&stemmer, lower));
                             stem == want
                         });
                         if matches {
@@ -97,8 +102,10 @@ impl Highlighter {
                 }
                 Pattern::Prefix(prefix) => {
                     for (at, range) in tokens.iter().enumerate() {
-                        if first(at) == prefix.chars().next()
-                            && word(at, &mut words).starts_with(prefix.as_str())
+                        if firsts[at] == prefix.chars().next()
+                            && words[at]
+                                .get_or_insert_with(|| text::lowercase(&text[range.clone()]))
+                                .starts_with(prefix.as_str())
                         {
                             found.push(range.clone());
                         }
@@ -215,5 +222,21 @@ mod tests {
             ["diffusion models"]
         );
         assert!(marked(&["category:cs.CL"], "cs CL", Field::Title).is_empty());
+    }
+
+    #[test]
+    fn stemming_never_lengthens_a_word() {
+        // `spans` skips words shorter than a stem on this ground: every word of the
+        // fixture's papers, and the stemmer's exceptional forms.
+        let stemmer = text::stemmer();
+        let corpus = concat!(
+            include_str!("../../tests/fixtures/hf_daily_papers.json"),
+            " skis skies dying lying tying idly gently ugly early only singly sky news howe",
+            " atlas cosmos bias andes generously hoped hopping sized agreed feed LLMs CNNs ΣΟΦΟΣ",
+        );
+        text::for_each_token(corpus, |word| {
+            let stem = text::stem(&stemmer, word);
+            assert!(stem.len() <= word.len(), "{word} stems to {stem}");
+        });
     }
 }
