@@ -289,10 +289,9 @@ async fn a_5xx_reply_fails_the_digest_with_the_servers_words() {
     assert_eq!(env.smtp.data_attempts(), 1, "{}", stdout(&again));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_digest_stays_pending_while_the_server_is_down_and_goes_out_once_it_is_back() {
-    let env = TestEnv::new(SUBSCRIBERS).await;
-    // Point the config at a port nobody listens on.
+/// Points the config's SMTP server at a port nobody listens on; returns the config as it was,
+/// to write back when the relay is up again.
+fn relay_down(env: &TestEnv) -> String {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
@@ -301,7 +300,14 @@ async fn a_digest_stays_pending_while_the_server_is_down_and_goes_out_once_it_is
         &format!("port = {}", env.smtp.port()),
         &format!("port = {closed_port}"),
     );
-    std::fs::write(&env.config, &down).unwrap();
+    std::fs::write(&env.config, down).unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_stays_pending_while_the_server_is_down_and_goes_out_once_it_is_back() {
+    let env = TestEnv::new(SUBSCRIBERS).await;
+    let text = relay_down(&env);
 
     let out = env
         .run(&["send-now", "--subscriber", "bob@example.org"])
@@ -345,15 +351,7 @@ async fn after_an_outage_across_two_runs_each_subscriber_gets_one_email_with_bot
             .collect();
         serde_json::Value::Array(items).to_string()
     };
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let text = std::fs::read_to_string(&env.config).unwrap();
-    let down = text.replace(
-        &format!("port = {}", env.smtp.port()),
-        &format!("port = {closed_port}"),
-    );
-    std::fs::write(&env.config, &down).unwrap();
+    let text = relay_down(&env);
     for papers in [["2612.00001", "2612.00002"], ["2612.00003", "2612.00004"]] {
         env.serve_papers(&day(&papers)).await;
         let out = env.run(&["send-now"]).await;
