@@ -350,6 +350,18 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
 }
 
 /// Parses `500ms`, `2s`, `5m`, `1h`, `7d`.
+/// A duration key's value, parsed, or `None` with the problem reported under `key`.
+fn valid_duration(
+    problems: &mut Problems,
+    key: &str,
+    value: &raw::Lenient<String>,
+) -> Option<Duration> {
+    let text = problems.valid(key, value)?;
+    parse_duration(&text)
+        .map_err(|e| problems.report(key, &text, e))
+        .ok()
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -468,13 +480,7 @@ fn validate(
     }
     let dkim = dkim::validate_dkim(raw.mail.dkim.as_ref(), from.as_ref(), base, problems);
     let retries = problems.valid("delivery.retries", &raw.delivery.retries);
-    let retry_delay = problems
-        .valid("delivery.retry_delay", &raw.delivery.retry_delay)
-        .and_then(|text| {
-            parse_duration(&text)
-                .map_err(|e| problems.report("delivery.retry_delay", &text, e))
-                .ok()
-        });
+    let retry_delay = valid_duration(problems, "delivery.retry_delay", &raw.delivery.retry_delay);
     let outbox_dir = problems.valid("delivery.outbox_dir", &raw.delivery.outbox_dir);
     let transport = problems.valid("delivery.transport", &raw.delivery.transport);
     // Checked with any transport, so that switching to "smtp" later finds no surprise; only the
@@ -497,13 +503,7 @@ fn validate(
         }
     };
     let state_path = problems.valid("state.path", &raw.state.path);
-    let keep_messages = problems
-        .valid("state.keep_messages", &raw.state.keep_messages)
-        .and_then(|text| {
-            parse_duration(&text)
-                .map_err(|e| problems.report("state.keep_messages", &text, e))
-                .ok()
-        });
+    let keep_messages = valid_duration(problems, "state.keep_messages", &raw.state.keep_messages);
 
     let timezone = problems
         .valid("schedule.timezone", &raw.schedule.timezone)
@@ -668,13 +668,7 @@ fn validate_smtp(
     if max_connections == Some(0) {
         problems.report("smtp.max_connections", "0", "must be at least 1");
     }
-    let timeout = problems
-        .valid("smtp.timeout", &raw.timeout)
-        .and_then(|text| {
-            parse_duration(&text)
-                .map_err(|e| problems.report("smtp.timeout", &text, e))
-                .ok()
-        });
+    let timeout = valid_duration(problems, "smtp.timeout", &raw.timeout);
     let max_messages_per_connection = problems.valid(
         "smtp.max_messages_per_connection",
         &raw.max_messages_per_connection,
@@ -896,13 +890,7 @@ fn validate_huggingface(
     if lookback_days == Some(0) {
         problems.report(&key("lookback_days"), "0", "must be at least 1 (today)");
     }
-    let timeout = problems
-        .valid(&key("timeout"), &raw.timeout)
-        .and_then(|text| {
-            parse_duration(&text)
-                .map_err(|e| problems.report(&key("timeout"), &text, e))
-                .ok()
-        });
+    let timeout = valid_duration(problems, &key("timeout"), &raw.timeout);
     let token_file = problems.valid_opt(&key("token_file"), &raw.token_file);
     let token = match token_file.map(|file| resolve(base, &file)) {
         None => Some(None),
@@ -963,13 +951,7 @@ fn validate_arxiv(
     );
     let include_replacements =
         problems.valid(&key("include_replacements"), &raw.include_replacements);
-    let timeout = problems
-        .valid(&key("timeout"), &raw.timeout)
-        .and_then(|text| {
-            parse_duration(&text)
-                .map_err(|e| problems.report(&key("timeout"), &text, e))
-                .ok()
-        });
+    let timeout = valid_duration(problems, &key("timeout"), &raw.timeout);
     let api = match (&api_url, timeout) {
         (Some(url), Some(timeout)) => Some(ArxivApi {
             url: url.clone(),

@@ -165,8 +165,7 @@ async fn compose_subscribed<'s>(
     let keys: HashSet<&str> = subscribers.iter().map(|s| s.key.as_str()).collect();
     let mut waiting = store.run(move |s| s.waiting_papers(now)).await?;
     waiting.retain(|key, _| keys.contains(key.as_str()));
-    let carried_ids: Vec<String> = waiting.values().flat_map(|(_, ids)| ids.clone()).collect();
-    let lowest_carried = store.run(move |s| s.lowest_seq(&carried_ids)).await?;
+    let lowest_carried = waiting.values().filter_map(|w| w.lowest_seq).min();
     // One index over the widest window (and the papers carried); each subscriber then
     // filters by their own bounds.
     let widest = subscribers
@@ -242,9 +241,11 @@ async fn compose_subscribed<'s>(
                 };
                 let eligible = Eligible::new(&candidates, lower, &wanted, upvotes);
                 let (supersedes, carried) = match waiting.get(&subscriber.key) {
-                    Some((digests, ids)) => (
-                        digests.clone(),
-                        ids.iter()
+                    Some(theirs) => (
+                        theirs.digests.clone(),
+                        theirs
+                            .papers
+                            .iter()
                             .filter_map(|id| by_id.get(id.as_str()).copied())
                             .collect(),
                     ),

@@ -9,7 +9,6 @@
 mod snippet;
 mod template_error;
 
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
@@ -409,7 +408,7 @@ fn preheader(papers: &[PaperView<'_>]) -> String {
         if !line.is_empty() {
             line.push_str(" · ");
         }
-        let _ = write!(line, "{}", paper.title);
+        line.push_str(paper.title);
     }
     truncate_words(&line, PREHEADER_CHARS)
 }

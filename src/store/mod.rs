@@ -190,8 +190,15 @@ pub enum Claim {
     Gone,
 }
 
-/// A subscriber's digests waiting unsent, and the arXiv ids they carry in order.
-pub type Waiting = (Vec<i64>, Vec<String>);
+/// A subscriber's digests waiting unsent: what a newer digest of theirs carries on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waiting {
+    pub digests: Vec<i64>,
+    /// The arXiv ids they carry, in order.
+    pub papers: Vec<String>,
+    /// The lowest sequence number among those papers: the candidates must reach back to it.
+    pub lowest_seq: Option<i64>,
+}
 
 /// A digest waiting in the outbox.
 #[derive(Debug, Clone)]
@@ -661,8 +668,9 @@ impl Store {
     /// arXiv ids it carries in order, oldest digest first: a newer digest carries them.
     pub fn waiting_papers(&self, now: DateTime<Utc>) -> Result<HashMap<String, Waiting>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT d.id, d.subscriber, p.arxiv_id FROM digests d
+            "SELECT d.id, d.subscriber, p.arxiv_id, s.seq FROM digests d
              JOIN digest_papers p ON p.digest_id = d.id
+             LEFT JOIN papers s ON s.arxiv_id = p.arxiv_id
              WHERE d.status = 'pending' AND (d.claimed_until IS NULL OR d.claimed_until < ?1)
              ORDER BY d.id, p.position",
         )?;
@@ -671,32 +679,23 @@ impl Store {
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
             ))
         })?;
         let mut waiting: HashMap<String, Waiting> = HashMap::new();
         for row in rows {
-            let (id, subscriber, arxiv_id) = row?;
-            let (ids, papers) = waiting.entry(subscriber).or_default();
-            if ids.last() != Some(&id) {
-                ids.push(id);
+            let (id, subscriber, arxiv_id, seq) = row?;
+            let theirs = waiting.entry(subscriber).or_default();
+            if theirs.digests.last() != Some(&id) {
+                theirs.digests.push(id);
             }
-            papers.push(arxiv_id);
+            theirs.papers.push(arxiv_id);
+            theirs.lowest_seq = match (theirs.lowest_seq, seq) {
+                (Some(low), Some(seq)) => Some(low.min(seq)),
+                (low, seq) => low.or(seq),
+            };
         }
         Ok(waiting)
-    }
-
-    /// The lowest sequence number among `arxiv_ids`, if any is stored.
-    pub fn lowest_seq(&self, arxiv_ids: &[String]) -> Result<Option<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq FROM papers WHERE arxiv_id = ?1")?;
-        let mut lowest: Option<i64> = None;
-        for id in arxiv_ids {
-            if let Some(seq) = stmt.query_row([id], |r| r.get::<_, i64>(0)).optional()? {
-                lowest = Some(lowest.map_or(seq, |l| l.min(seq)));
-            }
-        }
-        Ok(lowest)
     }
 
     /// Digests waiting in the outbox, oldest first; only those of `subscribers` when given.

@@ -81,6 +81,8 @@ impl Store {
     /// Claims a pending digest for sending until `until` (this process may renew its own
     /// claims). The digest of a subscriber who unsubscribed since it was composed is withdrawn
     /// instead, in the same transaction, so none is sent after the unsubscribe is recorded.
+    /// [`Store::claim_batch`] of one, for the tests of claiming.
+    #[cfg(test)]
     pub fn claim(&mut self, id: i64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Claim> {
         let owner = self.owner.clone();
         let holder = &self.holder;
@@ -167,13 +169,15 @@ impl Store {
         })
     }
 
-    /// Marks a digest delivered: [`Store::record_outcomes`] of one.
+    /// Marks a digest delivered: [`Store::record_outcomes`] of one, for tests.
+    #[cfg(test)]
     pub fn mark_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.record_outcomes(&[(id, SendOutcome::Sent)], now)
     }
 
     /// Records a failed attempt: [`Store::record_outcomes`] of one, to be tried again at once
-    /// unless `permanent`.
+    /// unless `permanent`; for tests.
+    #[cfg(test)]
     pub fn mark_attempt_failed(
         &mut self,
         id: i64,
