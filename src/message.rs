@@ -94,16 +94,20 @@ pub fn build(
     Ok(message.formatted())
 }
 
-/// A part's body encoded exactly as lettre's `Body::new` encodes a `String`: the
-/// transfer encoding chosen on the text as given (7bit for short ASCII lines, else
-/// quoted-printable, or base64 where that is shorter), line endings made CRLF, then encoded.
-/// lettre makes the line endings CRLF by inserting each `\r` into the string, a copy of the
-/// rest of the body per line: for a digest's HTML that was a tenth of composing it.
+/// A part's body, line endings made CRLF, in the lightest transfer encoding that carries it:
+/// as it is (7bit) when it is ASCII with no line over RFC 5322's 998 characters, which the
+/// HTML part is (see `render::ascii_html`); otherwise as lettre's `Body::new` would encode a
+/// `String` (quoted-printable, or base64 where that is shorter). lettre itself sends ASCII
+/// as 7bit only with lines under 76 characters, so a digest's HTML, whose inline styles make
+/// long lines, went out quoted-printable. lettre also makes the line endings CRLF by
+/// inserting each `\r` into the string, a copy of the rest of the body per line.
 fn body(text: &str) -> Body {
     use email_encoding::body::Encoding;
-    let encoding = Encoding::choose(text, false);
     let crlf = crlf_line_endings(text);
-    match encoding {
+    if crlf.is_ascii() && crlf.split("\r\n").all(|line| line.len() <= MAX_LINE) {
+        return Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit);
+    }
+    match Encoding::choose(text, false) {
         Encoding::SevenBit => {
             Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
         }
@@ -124,6 +128,9 @@ fn body(text: &str) -> Body {
         }
     }
 }
+
+/// The longest line a message may carry, CRLF aside (RFC 5322, section 2.1.1).
+const MAX_LINE: usize = 998;
 
 /// `text` with every bare `\n` made `\r\n`; a `\r\n` stays as it is.
 fn crlf_line_endings(text: &str) -> String {
@@ -213,25 +220,36 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_encoded_byte_for_byte_as_lettre_encodes_them() {
+    fn bodies_lettre_would_encode_are_encoded_byte_for_byte_as_lettre_encodes_them() {
         let long = "word ".repeat(40);
         let cases = [
             String::new(),
             "short ascii\nlines\n".to_string(),
             "\nstarts with a break\r\nand has a CRLF\n\n".to_string(),
-            format!("a long ascii line: {long}\nand a short one"),
             "non-ASCII · café\u{a0}[1]\nline".to_string(),
             format!("<p>{long}</p>\n<p>é = ü</p>\r\n"),
             // Mostly bytes that need escaping: base64 is shorter.
             "ÅÄÖ€ÅÄÖ€ÅÄÖ€\n".repeat(10),
             format!("exactly 75: {}\n", "x".repeat(63)),
-            format!("exactly 76: {}\n", "x".repeat(64)),
+            format!("ASCII but a line of 999: {}\n", "x".repeat(974)),
         ];
         for text in cases {
             let ours = body(&text);
             let lettres = Body::new(text.clone());
             assert_eq!(ours.encoding(), lettres.encoding(), "{text:?}");
             assert_eq!(ours.into_vec(), lettres.into_vec(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_with_lines_up_to_998_characters_goes_as_it_is() {
+        for text in [
+            format!("a long ascii line: {}\nand a short one", "word ".repeat(40)),
+            format!("exactly 998: {}\r\n", "x".repeat(985)),
+        ] {
+            let body = body(&text);
+            assert_eq!(body.encoding(), ContentTransferEncoding::SevenBit);
+            assert_eq!(body.into_vec(), crlf_line_endings(&text).into_bytes());
         }
     }
 

@@ -254,6 +254,11 @@ async fn run_once(
     if analyse_state {
         state_growth(&db, subscribers);
     }
+    // To profile or read paperboy's log afterwards: the folder holds the config, the
+    // subscribers, the state and paperboy's stdout and stderr.
+    if std::env::var_os("THROUGHPUT_KEEP").is_some() {
+        println!("  kept {}", dir.keep().display());
+    }
     Run {
         wall,
         delivered: distinct,

@@ -9,6 +9,7 @@
 mod snippet;
 mod template_error;
 
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
@@ -17,7 +18,7 @@ use serde::Serialize;
 use tera::{Context, Kwargs, State, Tera};
 
 use crate::paper::{Paper, collapse_whitespace};
-use crate::topics::{Field, Highlighter, TopicQuery};
+use crate::topics::{Field, Highlighter, TopicQuery, WordsMemo};
 
 const HTML: &str = "digest.html";
 const TEXT: &str = "digest.txt";
@@ -93,6 +94,8 @@ pub struct Rendered {
 /// Compiled templates, built once per config load and reused for every digest.
 pub struct Renderer {
     tera: Tera,
+    /// Paper texts cut into words for marking, shared by every digest of a run.
+    words: WordsMemo,
 }
 
 impl Renderer {
@@ -117,7 +120,10 @@ impl Renderer {
         }
         tera.add_raw_template(SUBJECT, subject)
             .map_err(|e| template_error::describe("mail.subject", subject, &e))?;
-        let renderer = Renderer { tera };
+        let renderer = Renderer {
+            tera,
+            words: WordsMemo::default(),
+        };
         // Render samples so that a template using an unknown variable fails at load, in
         // `check`, rather than at 7 a.m. for every subscriber: a full digest, and an empty one
         // (send_empty) for someone without a name and with no unsubscribe link.
@@ -136,7 +142,7 @@ impl Renderer {
             .flat_map(|section| &section.entries)
             .map(|entry| {
                 number += 1;
-                PaperView::new(entry, number, &mut links)
+                PaperView::new(entry, number, &mut links, &self.words)
             })
             .collect();
         // Each paper becomes a template value once, shared (tera's values are reference
@@ -186,7 +192,7 @@ impl Renderer {
         let subject = collapse_whitespace(&subject);
         context.insert("subject", &subject);
         Ok(Rendered {
-            html: self.render_one(HTML, HTML, &context)?,
+            html: ascii_html(self.render_one(HTML, HTML, &context)?),
             text: self.render_one(TEXT, TEXT, &context)?,
             subject,
         })
@@ -202,6 +208,43 @@ impl Renderer {
             .render(name, context)
             .map_err(|e| template_error::describe(label, "", &e))
     }
+}
+
+/// `html` with every character outside ASCII written as a character reference (`·` as
+/// `&#183;`), which browsers and mail clients read back as the character. An ASCII part with
+/// short lines goes out as it is (7bit); with names and abstracts full of accents, dashes and
+/// symbols, the HTML went out quoted-printable, a third larger and the costliest step of
+/// building a message. Inside `<style>` a reference would not be read back, so a style
+/// sheet is left as written.
+fn ascii_html(html: String) -> String {
+    if html.is_ascii() {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len() + html.len() / 16);
+    let mut rest = html.as_str();
+    while !rest.is_empty() {
+        let (before, style, after) = match rest.find("<style") {
+            Some(start) => {
+                let end = rest[start..]
+                    .find("</style>")
+                    .map_or(rest.len(), |end| start + end + "</style>".len());
+                (&rest[..start], &rest[start..end], &rest[end..])
+            }
+            None => (rest, "", ""),
+        };
+        let mut text = before;
+        while let Some(at) = text.bytes().position(|b| !b.is_ascii()) {
+            out.push_str(&text[..at]);
+            let c = text[at..].chars().next().unwrap_or_default();
+            // Writing into a String cannot fail.
+            let _ = write!(out, "&#{};", u32::from(c));
+            text = &text[at + c.len_utf8()..];
+        }
+        out.push_str(text);
+        out.push_str(style);
+        rest = after;
+    }
+    out
 }
 
 /// "1 paper", "3 papers": the one place a count meets its noun, for the command line and,
@@ -313,10 +356,17 @@ struct PaperView<'a> {
 
 impl<'a> PaperView<'a> {
     /// `links` is the number of links handed out before this paper.
-    fn new(entry: &'a DigestEntry<'a>, number: usize, links: &mut usize) -> Self {
+    fn new(entry: &'a DigestEntry<'a>, number: usize, links: &mut usize, memo: &WordsMemo) -> Self {
         let p = entry.paper;
         let highlighter = Highlighter::new(entry.queries.iter().copied());
-        let abstract_spans = highlighter.spans(&p.summary, Field::Abstract);
+        let spans = |text: &str, field| {
+            if highlighter.is_empty() {
+                Vec::new()
+            } else {
+                highlighter.spans(&memo.words(text), field)
+            }
+        };
+        let abstract_spans = spans(&p.summary, Field::Abstract);
         let (snippet, snippet_spans) = match (abstract_spans.first(), &p.ai_summary) {
             (None, Some(summary)) => (summary.clone(), Vec::new()),
             (first, _) => {
@@ -354,7 +404,7 @@ impl<'a> PaperView<'a> {
             number,
             arxiv_id: &p.arxiv_id,
             title: &p.title,
-            title_html: mark_html(&p.title, &highlighter.spans(&p.title, Field::Title)),
+            title_html: mark_html(&p.title, &spans(&p.title, Field::Title)),
             url: huggingface_url.clone().unwrap_or_else(|| p.arxiv_url()),
             huggingface_url,
             arxiv_url: p.arxiv_url(),

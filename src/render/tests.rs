@@ -200,9 +200,34 @@ fn groups_papers_under_their_first_topic_and_names_the_others() {
     assert!(r.html.contains(">LLM agents</h2>") && r.html.contains(">Diffusion</h2>"));
     assert!(r.html.contains("also: Diffusion"));
     assert!(
-        r.html.contains("with the topics LLM agents · Diffusion"),
+        r.html
+            .contains("with the topics LLM agents &#183; Diffusion"),
         "{}",
         r.html
+    );
+}
+
+#[test]
+fn the_html_is_ascii_with_every_other_character_a_reference() {
+    let p = paper("Schrödinger bridges — fast", &["Ana Núñez"]);
+    let r = render(&p);
+    assert!(r.html.is_ascii());
+    assert!(
+        r.html.contains("Schr&#246;dinger bridges &#8212; fast"),
+        "{}",
+        r.html
+    );
+    assert!(r.html.contains("Ana N&#250;&#241;ez"), "{}", r.html);
+    // The text part keeps the characters themselves.
+    assert!(r.text.contains("Schrödinger bridges — fast"), "{}", r.text);
+}
+
+#[test]
+fn a_style_sheet_keeps_its_characters() {
+    let html = "<p>é</p><style>p::after { content: \"é\" }</style><p>ü</p>".to_string();
+    assert_eq!(
+        super::ascii_html(html),
+        "<p>&#233;</p><style>p::after { content: \"é\" }</style><p>&#252;</p>"
     );
 }
 

@@ -4,7 +4,9 @@
 //! Only terms that speak for a paper are shown: words, phrases and prefixes outside any
 //! `NOT`, in the field they search. Authors and categories are not marked in text.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::query::{Expr, Term, TextField};
 use super::{TopicQuery, text};
@@ -40,73 +42,41 @@ impl Highlighter {
         Highlighter { terms }
     }
 
-    /// The byte ranges of `text` that the terms match, in order and not overlapping.
-    pub fn spans(&self, text: &str, field: Field) -> Vec<Range<usize>> {
-        let terms: Vec<&Pattern> = self
-            .terms
-            .iter()
-            .filter(|(f, _)| {
-                matches!(
-                    (f, field),
-                    (TextField::Either, _)
-                        | (TextField::Title, Field::Title)
-                        | (TextField::Abstract, Field::Abstract)
-                )
-            })
-            .map(|(_, pattern)| pattern)
-            .collect();
-        if terms.is_empty() {
-            return Vec::new();
-        }
-        let tokens = text::token_ranges(text);
-        // Lowercasing and stemming are the cost here, and a stem or prefix always starts with
-        // its word's first letter: only the words that could match are lowercased and
-        // stemmed, each once.
-        let firsts: Vec<Option<char>> = tokens
-            .iter()
-            .map(|range| {
-                text[range.clone()]
-                    .chars()
-                    .next()
-                    .and_then(|c| c.to_lowercase().next())
-            })
-            .collect();
-        let stemmer = text::stemmer();
-        let mut words: Vec<Option<String>> = vec![None; tokens.len()];
-        let mut stems: Vec<Option<String>> = vec![None; tokens.len()];
+    /// Whether there is nothing to mark: no words need cutting.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The byte ranges of the text cut into `words` that the terms match, in order and not
+    /// overlapping.
+    pub fn spans(&self, words: &Words, field: Field) -> Vec<Range<usize>> {
         let mut found: Vec<Range<usize>> = Vec::new();
-        for pattern in terms {
+        for (searched, pattern) in &self.terms {
+            let applies = matches!(
+                (searched, field),
+                (TextField::Either, _)
+                    | (TextField::Title, Field::Title)
+                    | (TextField::Abstract, Field::Abstract)
+            );
+            if !applies {
+                continue;
+            }
             match pattern {
                 Pattern::Stems(run) => {
-                    for at in 0..tokens.len().saturating_sub(run.len() - 1) {
-                        let matches = run.iter().enumerate().all(|(k, want)| {
-                            let at = at + k;
-                            if firsts[at] != want.chars().next() {
-                                return false;
-                            }
-                            let lower = words[at]
-                                .get_or_insert_with(|| text::lowercase(&text[tokens[at].clone()]));
-                            // Stemming never lengthens a word (it drops or swaps ASCII
-                            // suffixes), so a word shorter than the stem cannot match: this
-                            // spares stemming the many short words ("a", "and", "are").
-                            if lower.len() < want.len() {
-                                return false;
-                            }
-                            let stem = stems[at].get_or_insert_with(|| text::stem(&stemmer, lower));
-                            stem == want
-                        });
-                        if matches {
-                            found.push(tokens[at].start..tokens[at + run.len() - 1].end);
+                    for at in 0..words.stems.len().saturating_sub(run.len() - 1) {
+                        if run
+                            .iter()
+                            .zip(&words.stems[at..])
+                            .all(|(want, stem)| stem == want)
+                        {
+                            found
+                                .push(words.ranges[at].start..words.ranges[at + run.len() - 1].end);
                         }
                     }
                 }
                 Pattern::Prefix(prefix) => {
-                    for (at, range) in tokens.iter().enumerate() {
-                        if firsts[at] == prefix.chars().next()
-                            && words[at]
-                                .get_or_insert_with(|| text::lowercase(&text[range.clone()]))
-                                .starts_with(prefix.as_str())
-                        {
+                    for (range, lower) in words.ranges.iter().zip(&words.lower) {
+                        if lower.starts_with(prefix.as_str()) {
                             found.push(range.clone());
                         }
                     }
@@ -114,6 +84,65 @@ impl Highlighter {
             }
         }
         merge(found)
+    }
+}
+
+/// A piece of paper text cut into its words, each lowercased and stemmed: the shape the
+/// terms are matched in.
+#[derive(Debug)]
+pub struct Words {
+    ranges: Vec<Range<usize>>,
+    lower: Vec<String>,
+    stems: Vec<String>,
+}
+
+impl Words {
+    pub fn new(text: &str) -> Words {
+        let ranges = text::token_ranges(text);
+        let lower: Vec<String> = ranges
+            .iter()
+            .map(|range| text::lowercase(&text[range.clone()]))
+            .collect();
+        let stemmer = text::stemmer();
+        let stems = lower
+            .iter()
+            .map(|word| text::stem(&stemmer, word))
+            .collect();
+        Words {
+            ranges,
+            lower,
+            stems,
+        }
+    }
+}
+
+/// Papers' texts already cut into [`Words`]. A paper is marked in every digest it enters,
+/// tens of thousands of times in a large run, and stemming its abstract was most of the cost
+/// of marking it: each text is cut once, and then looked up by its content.
+#[derive(Debug, Default)]
+pub struct WordsMemo {
+    texts: Mutex<HashMap<String, Arc<Words>>>,
+}
+
+/// Texts kept before the memo starts afresh: a run's candidates are a few thousand papers,
+/// each a title and an abstract, so a daemon's memo never grows past a couple of runs.
+const MEMO_TEXTS: usize = 16_384;
+
+impl WordsMemo {
+    /// The words of `text`, cut now if it was not seen before.
+    pub fn words(&self, text: &str) -> Arc<Words> {
+        let lock = || self.texts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(words) = lock().get(text) {
+            return Arc::clone(words);
+        }
+        // Cut outside the lock: two threads may both cut a new text, which is harmless.
+        let words = Arc::new(Words::new(text));
+        let mut texts = lock();
+        if texts.len() >= MEMO_TEXTS {
+            texts.clear();
+        }
+        texts.insert(text.to_owned(), Arc::clone(&words));
+        words
     }
 }
 
@@ -159,7 +188,7 @@ mod tests {
             .map(|q| TopicQuery::parse(q).unwrap())
             .collect();
         Highlighter::new(&queries)
-            .spans(text, field)
+            .spans(&Words::new(text), field)
             .into_iter()
             .map(|r| text[r].to_string())
             .collect()
