@@ -101,8 +101,10 @@ async fn signing_env_with(key: &str, more: &str) -> TestEnv {
 /// The signed message as the outbox holds it.
 fn outbox_message(env: &TestEnv) -> Vec<u8> {
     let conn = rusqlite::Connection::open(env.state_path()).unwrap();
-    conn.query_row("SELECT message FROM digests", [], |r| r.get(0))
-        .unwrap()
+    let stored: Vec<u8> = conn
+        .query_row("SELECT message FROM digests", [], |r| r.get(0))
+        .unwrap();
+    paperboy::store::unpack(stored).unwrap()
 }
 
 /// The checks on one delivered, signed digest: it verifies; the signature covers what it

@@ -21,7 +21,7 @@ use crate::progress::Progress;
 use crate::source::FetchRequest;
 use crate::stop::Stop;
 use crate::store::{
-    Cursor, DigestContent, NewDigest, Recorded, SharedStore, StoreError, StoredPaper,
+    Cursor, DigestContent, NewDigest, Packed, Recorded, SharedStore, StoreError, StoredPaper,
 };
 use crate::topics::{PaperIndex, PaperSet, QueryId, QuerySet};
 
@@ -424,7 +424,7 @@ impl Planned<'_> {
                 )?;
                 let content = DigestContent::Message {
                     message_id: message.message_id,
-                    message: message.message,
+                    message: Packed::new(&message.message),
                     papers: message.papers,
                 };
                 let outcome = Outcome::Queued(Box::new(Queued {

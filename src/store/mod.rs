@@ -10,6 +10,7 @@
 mod holder;
 mod migrations;
 mod outbox;
+mod packed;
 mod shared;
 mod unsubscribed;
 
@@ -23,6 +24,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 pub use outbox::{ClaimedBatch, Due, SendOutcome};
+pub use packed::{Packed, unpack};
 pub use shared::SharedStore;
 pub use unsubscribed::{Unsubscribe, Unsubscribed};
 
@@ -161,7 +163,7 @@ pub enum DigestContent {
     /// A message for the outbox and the papers it carries, in order.
     Message {
         message_id: String,
-        message: Vec<u8>,
+        message: Packed,
         papers: Vec<String>,
     },
 }
@@ -709,7 +711,7 @@ impl Store {
                 id: r.get(0)?,
                 subscriber: r.get(1)?,
                 slot: r.get(2)?,
-                message: r.get(3)?,
+                message: r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
                 attempts: r.get(4)?,
             })
         })?;
@@ -717,11 +719,18 @@ impl Store {
             subscribers.map(|list| list.iter().map(String::as_str).collect());
         let mut pending = Vec::new();
         for item in items {
-            let item = item?;
+            let mut item = item?;
             if only
                 .as_ref()
                 .is_none_or(|only| only.contains(item.subscriber.as_str()))
             {
+                match packed::unpack(std::mem::take(&mut item.message)) {
+                    Ok(message) => item.message = message,
+                    Err(e) => {
+                        tracing::error!(digest = item.id, "its stored message is {e}");
+                        continue;
+                    }
+                }
                 pending.push(item);
             }
         }
@@ -905,7 +914,7 @@ fn insert_digest(conn: &Connection, digest: &NewDigest) -> rusqlite::Result<Reco
         time_key(digest.composed_at),
         DigestStatus::Pending,
         message_id,
-        message,
+        message.as_bytes(),
     ])?;
     let id = conn.last_insert_rowid();
     let mut insert_paper = conn.prepare_cached(
@@ -1017,7 +1026,7 @@ mod tests {
             composed_at: slot,
             content: DigestContent::Message {
                 message_id: format!("<{who}.{}>", slot.timestamp_millis()),
-                message: b"m".to_vec(),
+                message: Packed::new(b"m"),
                 papers: papers.iter().map(|p| p.to_string()).collect(),
             },
             supersedes: Vec::new(),

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::holder::Holder;
-use super::{Claim, DigestStatus, OutboxItem, Result, Store, time_key, unsubscribed, write};
+use super::{
+    Claim, DigestStatus, OutboxItem, Result, Store, packed, time_key, unsubscribed, write,
+};
 
 /// A pending digest, without its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,11 +114,25 @@ impl Store {
                         let (slot, message, attempts) = body.query_row([due.id], |r| {
                             Ok((r.get(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get(2)?))
                         })?;
+                        let message = match packed::unpack(message.unwrap_or_default()) {
+                            Ok(message) => message,
+                            Err(e) => {
+                                // Nothing can send it: given up on, with the reason.
+                                tracing::error!(digest = due.id, subscriber = %due.subscriber, "its stored message is {e}");
+                                conn.prepare_cached(
+                                    "UPDATE digests SET status = 'failed', last_error = ?2,
+                                        claimed_until = NULL, claimed_by = NULL
+                                     WHERE id = ?1",
+                                )?
+                                .execute(params![due.id, format!("its stored message is {e}")])?;
+                                continue;
+                            }
+                        };
                         claimed.items.push(OutboxItem {
                             id: due.id,
                             subscriber: due.subscriber.clone(),
                             slot,
-                            message: message.unwrap_or_default(),
+                            message,
                             attempts,
                         });
                     }

@@ -146,7 +146,7 @@ fn unsubscribed_where(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Claim, DigestContent, NewDigest, Recorded};
+    use crate::store::{Claim, DigestContent, NewDigest, Packed, Recorded};
 
     fn queue(store: &mut Store, subscriber: &str, slot: DateTime<Utc>) -> i64 {
         let recorded = store
@@ -158,7 +158,7 @@ mod tests {
                 composed_at: slot,
                 content: DigestContent::Message {
                     message_id: format!("<{subscriber}.{}>", slot.timestamp()),
-                    message: b"body".to_vec(),
+                    message: Packed::new(b"body"),
                     papers: vec!["2606.00001".into()],
                 },
                 supersedes: Vec::new(),
