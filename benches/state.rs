@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use chrono::{Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use paperboy::store::{DigestContent, NewDigest, Store};
+use paperboy::store::{DigestContent, NewDigest, Packed, Store};
 
 const SUBSCRIBERS: usize = 500;
 const DAYS: usize = 365;
@@ -37,7 +37,7 @@ fn periods(store: &Store, day: usize) -> Vec<NewDigest> {
                 composed_at: slot,
                 content: DigestContent::Message {
                     message_id: format!("<{s}.{day}@example.org>"),
-                    message: Vec::new(),
+                    message: Packed::new(b""),
                     papers: (0..PAPERS_PER_DIGEST)
                         .map(|i| paper_id(day, (s + i) % 50))
                         .collect(),
