@@ -103,8 +103,8 @@ pub fn build(
 /// inserting each `\r` into the string, a copy of the rest of the body per line.
 fn body(text: &str) -> Body {
     use email_encoding::body::Encoding;
-    let crlf = crlf_line_endings(text);
-    if crlf.is_ascii() && crlf.split("\r\n").all(|line| line.len() <= MAX_LINE) {
+    let (crlf, longest_line) = crlf_line_endings(text);
+    if longest_line <= MAX_LINE && crlf.is_ascii() {
         return Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit);
     }
     match Encoding::choose(text, false) {
@@ -132,21 +132,23 @@ fn body(text: &str) -> Body {
 /// The longest line a message may carry, CRLF aside (RFC 5322, section 2.1.1).
 const MAX_LINE: usize = 998;
 
-/// `text` with every bare `\n` made `\r\n`; a `\r\n` stays as it is.
-fn crlf_line_endings(text: &str) -> String {
+/// `text` with every bare `\n` made `\r\n` (a `\r\n` stays as it is), and the length
+/// of its longest line, line break aside.
+fn crlf_line_endings(text: &str) -> (String, usize) {
     let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut longest = 0;
     let mut rest = text;
-    while let Some(at) = rest.find('\n') {
+    while let Some(at) = memchr::memchr(b'\n', rest.as_bytes()) {
         let line = &rest[..at];
+        let line = line.strip_suffix('\r').unwrap_or(line);
         out.push_str(line);
-        if !line.ends_with('\r') {
-            out.push('\r');
-        }
-        out.push('\n');
+        out.push_str("\r\n");
+        longest = longest.max(line.len());
         rest = &rest[at + 1..];
     }
+    longest = longest.max(rest.len());
     out.push_str(rest);
-    out
+    (out, longest)
 }
 
 /// `text` with every control character (CR and LF among them) turned into a space.
@@ -249,7 +251,7 @@ mod tests {
         ] {
             let body = body(&text);
             assert_eq!(body.encoding(), ContentTransferEncoding::SevenBit);
-            assert_eq!(body.into_vec(), crlf_line_endings(&text).into_bytes());
+            assert_eq!(body.into_vec(), crlf_line_endings(&text).0.into_bytes());
         }
     }
 

@@ -6,6 +6,7 @@
 //! and carried verbatim in text. The one piece of HTML built here, the `<mark>` around matched
 //! words, escapes every piece of paper text it wraps (`title_html`, `snippet_html`).
 
+mod memo;
 mod snippet;
 mod template_error;
 
@@ -18,7 +19,8 @@ use serde::Serialize;
 use tera::{Context, Kwargs, State, Tera};
 
 use crate::paper::{Paper, collapse_whitespace};
-use crate::topics::{Field, Highlighter, TopicQuery, WordsMemo};
+use crate::topics::{Field, Highlighter, TopicQuery};
+use memo::Memo;
 
 const HTML: &str = "digest.html";
 const TEXT: &str = "digest.txt";
@@ -94,8 +96,8 @@ pub struct Rendered {
 /// Compiled templates, built once per config load and reused for every digest.
 pub struct Renderer {
     tera: Tera,
-    /// Paper texts cut into words for marking, shared by every digest of a run.
-    words: WordsMemo,
+    /// Paper texts cut into words and sentences, shared by every digest of a run.
+    memo: Memo,
 }
 
 impl Renderer {
@@ -122,7 +124,7 @@ impl Renderer {
             .map_err(|e| template_error::describe("mail.subject", subject, &e))?;
         let renderer = Renderer {
             tera,
-            words: WordsMemo::default(),
+            memo: Memo::default(),
         };
         // Render samples so that a template using an unknown variable fails at load, in
         // `check`, rather than at 7 a.m. for every subscriber: a full digest, and an empty one
@@ -142,7 +144,7 @@ impl Renderer {
             .flat_map(|section| &section.entries)
             .map(|entry| {
                 number += 1;
-                PaperView::new(entry, number, &mut links, &self.words)
+                PaperView::new(entry, number, &mut links, &self.memo)
             })
             .collect();
         // Each paper becomes a template value once, shared (tera's values are reference
@@ -223,10 +225,9 @@ fn ascii_html(html: String) -> String {
     let mut out = String::with_capacity(html.len() + html.len() / 16);
     let mut rest = html.as_str();
     while !rest.is_empty() {
-        let (before, style, after) = match rest.find("<style") {
+        let (before, style, after) = match memchr::memmem::find(rest.as_bytes(), b"<style") {
             Some(start) => {
-                let end = rest[start..]
-                    .find("</style>")
+                let end = memchr::memmem::find(&rest.as_bytes()[start..], b"</style>")
                     .map_or(rest.len(), |end| start + end + "</style>".len());
                 (&rest[..start], &rest[start..end], &rest[end..])
             }
@@ -356,21 +357,20 @@ struct PaperView<'a> {
 
 impl<'a> PaperView<'a> {
     /// `links` is the number of links handed out before this paper.
-    fn new(entry: &'a DigestEntry<'a>, number: usize, links: &mut usize, memo: &WordsMemo) -> Self {
+    fn new(entry: &'a DigestEntry<'a>, number: usize, links: &mut usize, memo: &Memo) -> Self {
         let p = entry.paper;
         let highlighter = Highlighter::new(entry.queries.iter().copied());
-        let spans = |text: &str, field| {
-            if highlighter.is_empty() {
-                Vec::new()
-            } else {
-                highlighter.spans(&memo.words(text), field)
-            }
+        let summary = memo.get(&p.summary);
+        let abstract_spans = highlighter.spans(&summary.words, Field::Abstract);
+        let title_spans = if highlighter.is_empty() {
+            Vec::new()
+        } else {
+            highlighter.spans(&memo.get(&p.title).words, Field::Title)
         };
-        let abstract_spans = spans(&p.summary, Field::Abstract);
         let (snippet, snippet_spans) = match (abstract_spans.first(), &p.ai_summary) {
             (None, Some(summary)) => (summary.clone(), Vec::new()),
             (first, _) => {
-                let cut = snippet::around(&p.summary, first.map(|s| s.start));
+                let cut = snippet::around(&p.summary, &summary.sentences, first.map(|s| s.start));
                 (cut.text(&p.summary), cut.spans(&abstract_spans))
             }
         };
@@ -404,7 +404,7 @@ impl<'a> PaperView<'a> {
             number,
             arxiv_id: &p.arxiv_id,
             title: &p.title,
-            title_html: mark_html(&p.title, &spans(&p.title, Field::Title)),
+            title_html: mark_html(&p.title, &title_spans),
             url: huggingface_url.clone().unwrap_or_else(|| p.arxiv_url()),
             huggingface_url,
             arxiv_url: p.arxiv_url(),

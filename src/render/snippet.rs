@@ -52,14 +52,19 @@ impl Cut {
 
 const LEFT_OUT_BEFORE: &str = "… ";
 
-/// The sentences of `text` around the byte offset `first_match` (or its opening sentences).
-pub fn around(text: &str, first_match: Option<usize>) -> Cut {
+/// The byte ranges of the sentences of `text`, whitespace around it left out (see
+/// [`split_sentences`]).
+pub fn sentences(text: &str) -> Vec<Range<usize>> {
     let lead = text.len() - text.trim_start().len();
-    let trimmed = text.trim();
-    let sentences: Vec<Range<usize>> = sentences(trimmed)
+    split_sentences(text.trim())
         .into_iter()
         .map(|r| r.start + lead..r.end + lead)
-        .collect();
+        .collect()
+}
+
+/// The sentences of `text` around the byte offset `first_match` (or its opening sentences),
+/// given the `sentences` of `text`.
+pub fn around(text: &str, sentences: &[Range<usize>], first_match: Option<usize>) -> Cut {
     let Some(last) = sentences.len().checked_sub(1) else {
         return Cut {
             range: 0..0,
@@ -134,7 +139,7 @@ fn long_sentence(text: &str, sentence: Range<usize>, at: usize, is_last: bool) -
 /// The byte ranges of `text`'s sentences: each ends after `.`, `!` or `?` (and any closing
 /// quote or bracket) where whitespace and then a capital letter, digit or opening bracket
 /// follow, unless the word before is an abbreviation or an initial.
-fn sentences(text: &str) -> Vec<Range<usize>> {
+fn split_sentences(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let chars: Vec<(usize, char)> = text.char_indices().collect();
@@ -193,11 +198,14 @@ mod tests {
         They also run faster. Code is released.";
 
     fn shown(at: Option<usize>) -> String {
-        around(ABSTRACT, at).text(ABSTRACT)
+        around(ABSTRACT, &sentences(ABSTRACT), at).text(ABSTRACT)
     }
 
     fn split(text: &str) -> Vec<&str> {
-        sentences(text).into_iter().map(|r| &text[r]).collect()
+        split_sentences(text)
+            .into_iter()
+            .map(|r| &text[r])
+            .collect()
     }
 
     #[test]
@@ -241,7 +249,7 @@ mod tests {
     fn a_long_sentence_is_cut_around_the_match() {
         let text = format!("{} agents {}.", "word ".repeat(200), "more ".repeat(200));
         let at = text.find("agents").unwrap();
-        let snippet = around(&text, Some(at)).text(&text);
+        let snippet = around(&text, &sentences(&text), Some(at)).text(&text);
         assert!(snippet.starts_with("… word"), "{snippet}");
         assert!(snippet.contains("agents"), "{snippet}");
         assert!(snippet.ends_with('…'), "{snippet}");
@@ -251,7 +259,7 @@ mod tests {
     #[test]
     fn spans_of_the_abstract_move_with_the_snippet() {
         let at = ABSTRACT.find("Our agents").unwrap() + 4;
-        let cut = around(ABSTRACT, Some(at));
+        let cut = around(ABSTRACT, &sentences(ABSTRACT), Some(at));
         let spans = [at..at + 6, 0..5];
         let text = cut.text(ABSTRACT);
         let moved = cut.spans(&spans);

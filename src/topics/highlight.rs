@@ -4,9 +4,7 @@
 //! Only terms that speak for a paper are shown: words, phrases and prefixes outside any
 //! `NOT`, in the field they search. Authors and categories are not marked in text.
 
-use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use super::query::{Expr, Term, TextField};
 use super::{TopicQuery, text};
@@ -113,36 +111,6 @@ impl Words {
             lower,
             stems,
         }
-    }
-}
-
-/// Papers' texts already cut into [`Words`]. A paper is marked in every digest it enters,
-/// tens of thousands of times in a large run, and stemming its abstract was most of the cost
-/// of marking it: each text is cut once, and then looked up by its content.
-#[derive(Debug, Default)]
-pub struct WordsMemo {
-    texts: Mutex<HashMap<String, Arc<Words>>>,
-}
-
-/// Texts kept before the memo starts afresh: a run's candidates are a few thousand papers,
-/// each a title and an abstract, so a daemon's memo never grows past a couple of runs.
-const MEMO_TEXTS: usize = 16_384;
-
-impl WordsMemo {
-    /// The words of `text`, cut now if it was not seen before.
-    pub fn words(&self, text: &str) -> Arc<Words> {
-        let lock = || self.texts.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(words) = lock().get(text) {
-            return Arc::clone(words);
-        }
-        // Cut outside the lock: two threads may both cut a new text, which is harmless.
-        let words = Arc::new(Words::new(text));
-        let mut texts = lock();
-        if texts.len() >= MEMO_TEXTS {
-            texts.clear();
-        }
-        texts.insert(text.to_owned(), Arc::clone(&words));
-        words
     }
 }
 

@@ -45,7 +45,7 @@ mod text;
 mod tests;
 
 pub use error::QueryError;
-pub use highlight::{Field, Highlighter, Words, WordsMemo};
+pub use highlight::{Field, Highlighter, Words};
 pub use index::PaperIndex;
 pub use paper_set::PaperSet;
 pub use query::TopicQuery;

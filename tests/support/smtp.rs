@@ -116,8 +116,11 @@ impl SmtpServer {
                         s.open += 1;
                         s.most_open = s.most_open.max(s.open);
                     }
-                    let _ = serve(stream, &state);
-                    state.lock().unwrap().open -= 1;
+                    let mut counted_closed = false;
+                    let _ = serve(stream, &state, &mut counted_closed);
+                    if !counted_closed {
+                        state.lock().unwrap().open -= 1;
+                    }
                 });
             }
         });
@@ -225,7 +228,14 @@ impl SmtpServer {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+/// `counted_closed` is set once the connection no longer counts as open: at QUIT, before
+/// the reply, so that a client that waits for it and then connects again is never counted
+/// with two connections open.
+fn serve(
+    stream: TcpStream,
+    state: &Mutex<State>,
+    counted_closed: &mut bool,
+) -> std::io::Result<()> {
     let tls = state.lock().unwrap().tls.clone();
     let tcp = stream.try_clone()?;
     let mut encrypted = false;
@@ -360,6 +370,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             }
             reply
         } else if upper == "QUIT" {
+            state.lock().unwrap().open -= 1;
+            *counted_closed = true;
             lines.get_mut().write_all(b"221 Bye\r\n")?;
             lines.get_mut().flush()?;
             return Ok(());
