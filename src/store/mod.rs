@@ -621,11 +621,12 @@ impl Store {
     }
 
     /// Which of `arxiv_ids` were given to the subscriber: carried by a digest of theirs that
-    /// was sent or waits in the outbox. One index lookup per id, whatever their history.
+    /// was sent or waits in the outbox. Per id, one lookup in each of their digests kept (see
+    /// [`Store::prune_history`]).
     pub fn given_among(&self, subscriber: &str, arxiv_ids: &[String]) -> Result<HashSet<String>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT 1 FROM digest_papers p JOIN digests d ON d.id = p.digest_id
-             WHERE p.subscriber = ?1 AND p.arxiv_id = ?2 AND d.status IN ('pending', 'sent')",
+            "SELECT 1 FROM digests d JOIN digest_papers p ON p.digest_id = d.id
+             WHERE d.subscriber = ?1 AND d.status IN ('pending', 'sent') AND p.arxiv_id = ?2",
         )?;
         let mut given = HashSet::new();
         for id in arxiv_ids {
@@ -649,7 +650,12 @@ impl Store {
                     recorded.push(Recorded::Conflict);
                     continue;
                 }
+                if digest.supersedes.is_empty() {
+                    recorded.push(insert_digest(conn, digest)?);
+                    continue;
+                }
                 // A savepoint, so that a refused supersede rolls back this subscriber alone.
+                // Only then: a savepoint journals every page the period changes.
                 conn.execute_batch("SAVEPOINT period")?;
                 let outcome = insert_digest(conn, digest)?;
                 if let Recorded::Queued(id) = outcome
@@ -918,11 +924,10 @@ fn insert_digest(conn: &Connection, digest: &NewDigest) -> rusqlite::Result<Reco
     ])?;
     let id = conn.last_insert_rowid();
     let mut insert_paper = conn.prepare_cached(
-        "INSERT INTO digest_papers (digest_id, subscriber, arxiv_id, position)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO digest_papers (digest_id, arxiv_id, position) VALUES (?1, ?2, ?3)",
     )?;
     for (position, arxiv_id) in papers.iter().enumerate() {
-        insert_paper.execute(params![id, digest.subscriber, arxiv_id, position as i64])?;
+        insert_paper.execute(params![id, arxiv_id, position as i64])?;
     }
     Ok(Recorded::Queued(id))
 }
@@ -1165,7 +1170,7 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 6);
+        assert_eq!(version, 7);
         // The rebuilt digests table keeps digest_papers's foreign key, and knows the status
         // of a withdrawn digest.
         let parent: String = store
@@ -1226,7 +1231,10 @@ mod tests {
         // What alice was sent and what waits for her both count as given.
         let alices: Vec<String> = store
             .conn
-            .prepare("SELECT arxiv_id FROM digest_papers WHERE subscriber = 'alice@example.org'")
+            .prepare(
+                "SELECT p.arxiv_id FROM digest_papers p JOIN digests d ON d.id = p.digest_id
+                 WHERE d.subscriber = 'alice@example.org'",
+            )
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
