@@ -64,6 +64,11 @@ impl App {
         chrono::Duration::from_std(self.config.keep_messages).unwrap_or(chrono::TimeDelta::MAX)
     }
 
+    /// How long which papers went to whom is kept (`[state] keep_history`).
+    pub fn keep_history(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.keep_history).unwrap_or(chrono::TimeDelta::MAX)
+    }
+
     /// The state database, opened (created if needed) and migrated.
     pub fn open_store(&self) -> Result<SharedStore, SetupError> {
         Ok(SharedStore::new(open_state(&self.config.state_path)?))

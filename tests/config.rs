@@ -57,7 +57,11 @@ fn the_documented_example_config_is_valid() {
     assert!(config.state_path.starts_with(path.parent().unwrap()));
     assert_eq!(
         config.keep_messages,
-        std::time::Duration::from_secs(7 * 24 * 3600)
+        std::time::Duration::from_secs(24 * 3600)
+    );
+    assert_eq!(
+        config.keep_history,
+        std::time::Duration::from_secs(14 * 24 * 3600)
     );
 }
 
@@ -724,10 +728,9 @@ fn sent_message_bodies_are_kept_for_keep_messages() {
     use std::time::Duration;
     let keep = |state: &str| load(&format!("{MINIMAL}\n[state]\n{state}\n"), &[]);
     let (_dir, config) = keep("");
-    assert_eq!(
-        config.unwrap().keep_messages,
-        Duration::from_secs(7 * 24 * 3600)
-    );
+    let config = config.unwrap();
+    assert_eq!(config.keep_messages, Duration::from_secs(24 * 3600));
+    assert_eq!(config.keep_history, Duration::from_secs(14 * 24 * 3600));
     // Zero is allowed: each body is dropped once it is sent.
     let (_dir, config) = keep("keep_messages = \"0s\"");
     assert_eq!(config.unwrap().keep_messages, Duration::ZERO);
@@ -737,10 +740,15 @@ fn sent_message_bodies_are_kept_for_keep_messages() {
         Duration::from_secs(36 * 3600)
     );
 
-    let found = problems(&format!("{MINIMAL}\n[state]\nkeep_messages = \"a week\"\n"));
+    let found = problems(&format!(
+        "{MINIMAL}\n[state]\nkeep_messages = \"a week\"\nkeep_history = \"forever\"\n"
+    ));
     assert_eq!(
         found,
-        ["state.keep_messages \"a week\": must start with a whole number, e.g. 30s"]
+        [
+            "state.keep_messages \"a week\": must start with a whole number, e.g. 30s",
+            "state.keep_history \"forever\": must start with a whole number, e.g. 30s"
+        ]
     );
 }
 

@@ -48,9 +48,11 @@ pub struct Config {
     pub mail: MailConfig,
     pub delivery: DeliveryConfig,
     pub state_path: PathBuf,
-    /// How long the bodies of sent digests are kept; zero drops each once it is sent. Which
-    /// papers went to whom is kept regardless.
+    /// How long the bodies of sent digests are kept; zero drops each once it is sent.
     pub keep_messages: Duration,
+    /// How long which papers went to whom is kept, and so how long after it was first seen
+    /// a paper that changed (it gained categories or upvotes) may be offered again.
+    pub keep_history: Duration,
     pub schedule: ScheduleConfig,
     pub sources: SourcesConfig,
     pub subscribers: Vec<Subscriber>,
@@ -504,6 +506,7 @@ fn validate(
     };
     let state_path = problems.valid("state.path", &raw.state.path);
     let keep_messages = valid_duration(problems, "state.keep_messages", &raw.state.keep_messages);
+    let keep_history = valid_duration(problems, "state.keep_history", &raw.state.keep_history);
 
     let timezone = problems
         .valid("schedule.timezone", &raw.schedule.timezone)
@@ -604,6 +607,7 @@ fn validate(
         },
         state_path: resolve(base, &state_path?),
         keep_messages: keep_messages?,
+        keep_history: keep_history?,
         schedule: ScheduleConfig {
             fetch: fetch?,
             digest: digest?,

@@ -383,13 +383,15 @@ impl Default for RawSmtp {
 pub struct RawState {
     pub path: Lenient<PathBuf>,
     pub keep_messages: Lenient<String>,
+    pub keep_history: Lenient<String>,
 }
 
 impl Default for RawState {
     fn default() -> Self {
         RawState {
             path: PathBuf::from("state/paperboy.db").into(),
-            keep_messages: String::from("7d").into(),
+            keep_messages: String::from("1d").into(),
+            keep_history: String::from("14d").into(),
         }
     }
 }

@@ -49,8 +49,8 @@ const VALIDATORS_KEPT: chrono::Duration = chrono::Duration::days(30);
 
 /// Fetches every source and stores what each returned. A failing source is logged and
 /// reported; the others go on. Then drops the bodies of messages sent longer ago than
-/// `[state] keep_messages`: every command that writes the state fetches first, and the daemon
-/// fetches on its schedule.
+/// `[state] keep_messages`, and the digests composed longer ago than `[state] keep_history`:
+/// every command that writes the state fetches first, and the daemon fetches on its schedule.
 pub async fn fetch(
     app: &App,
     store: &SharedStore,
@@ -80,9 +80,10 @@ pub async fn fetch(
         };
         // The papers first: validators saved without them would make the next fetch skip
         // what was never stored.
+        let keep_history = app.keep_history();
         let (papers, report) = store
             .run(move |s| {
-                let report = s.upsert_papers(name, &fetched.papers, now)?;
+                let report = s.upsert_papers(name, &fetched.papers, now, keep_history)?;
                 s.save_http_validators(&fetched.validators, now)?;
                 Ok::<_, StoreError>((fetched.papers, report))
             })
@@ -107,6 +108,12 @@ pub async fn fetch(
         let pruned = store.run(move |s| s.prune_messages(before)).await?;
         if pruned > 0 {
             tracing::debug!("dropped the message bodies of {pruned} sent digest(s)");
+        }
+    }
+    if let Some(before) = now.checked_sub_signed(app.keep_history()) {
+        let pruned = store.run(move |s| s.prune_history(before)).await?;
+        if pruned > 0 {
+            tracing::debug!("forgot {pruned} digest(s) composed before {before}");
         }
     }
     store

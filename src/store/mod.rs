@@ -326,12 +326,21 @@ impl Store {
     /// adds what it knows and the first did not, and never erases. So a paper from both keeps
     /// arXiv's categories and Hugging Face's upvotes, comments, summary and links, whatever the
     /// order they came in.
+    ///
+    /// A paper moves to the end of the sequence (and may enter windows again) only within
+    /// `keep_history` of being first seen: the history that says whom it was given is kept
+    /// that long ([`Store::prune_history`]).
     pub fn upsert_papers(
         &mut self,
         source: &str,
         papers: &[Paper],
         now: DateTime<Utc>,
+        keep_history: chrono::Duration,
     ) -> Result<UpsertReport> {
+        // Before every time: no horizon.
+        let moves_since = now
+            .checked_sub_signed(keep_history)
+            .map_or(String::new(), time_key);
         let now = time_key(now);
         self.write(|conn| {
             let mut report = UpsertReport::default();
@@ -368,7 +377,7 @@ impl Store {
             // Moves a paper to the end of the fetch sequence.
             let mut resequence = conn.prepare_cached(
                 "UPDATE papers SET seq = (SELECT max(seq) + 1 FROM papers), moved = 1
-                 WHERE arxiv_id = ?1",
+                 WHERE arxiv_id = ?1 AND first_seen_at >= ?2",
             )?;
             for p in papers {
                 let categories = json(&p.categories);
@@ -397,8 +406,7 @@ impl Store {
                     // was given it already is not given it twice.
                     let matchable = (no_categories && !p.categories.is_empty())
                         || (no_upvotes && p.upvotes.is_some());
-                    if matchable {
-                        resequence.execute([&p.arxiv_id])?;
+                    if matchable && resequence.execute([&p.arxiv_id, &moves_since])? == 1 {
                         report.resurfaced += 1;
                     }
                 } else {
@@ -806,6 +814,24 @@ impl Store {
         })
     }
 
+    /// Forgets the digests composed before `before` that are done with (sent, superseded,
+    /// withdrawn), with which papers they carried, but for each subscriber's last sent one,
+    /// which `status` shows. A paper only enters a window again within `[state]
+    /// keep_history` of being first seen ([`Store::upsert_papers`]), so what went to whom
+    /// before then can never be asked. Failed digests stay for `retry --failed`.
+    pub fn prune_history(&mut self, before: DateTime<Utc>) -> Result<usize> {
+        let before = time_key(before);
+        self.write(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM digests
+                 WHERE composed_at < ?1 AND status IN ('sent', 'superseded', 'unsubscribed')
+                   AND id NOT IN (SELECT max(id) FROM digests WHERE status = 'sent'
+                                  GROUP BY subscriber)",
+                [before],
+            )?)
+        })
+    }
+
     /// What `status` shows of `subscriber`.
     pub fn subscriber_record(&self, subscriber: &str) -> Result<SubscriberRecord> {
         let last_sent = self
@@ -977,6 +1003,9 @@ fn list(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<Vec<String>>
 mod tests {
     use super::*;
 
+    /// No horizon: every paper may move.
+    const FOREVER: chrono::Duration = chrono::TimeDelta::MAX;
+
     fn paper(id: &str, upvotes: u32) -> Paper {
         Paper {
             upvotes: Some(upvotes),
@@ -990,12 +1019,22 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let t0 = Utc::now();
         let r = store
-            .upsert_papers("hf", &[paper("2601.00001", 1), paper("2601.00002", 2)], t0)
+            .upsert_papers(
+                "hf",
+                &[paper("2601.00001", 1), paper("2601.00002", 2)],
+                t0,
+                FOREVER,
+            )
             .unwrap();
         assert_eq!(r.new, ["2601.00001", "2601.00002"]);
         let t1 = t0 + chrono::Duration::hours(1);
         let r = store
-            .upsert_papers("hf", &[paper("2601.00002", 9), paper("2601.00003", 3)], t1)
+            .upsert_papers(
+                "hf",
+                &[paper("2601.00002", 9), paper("2601.00003", 3)],
+                t1,
+                FOREVER,
+            )
             .unwrap();
         assert_eq!(r.new, ["2601.00003"]);
         assert_eq!(r.updated, 1);
@@ -1160,6 +1199,95 @@ mod tests {
     }
 
     #[test]
+    fn history_is_forgotten_past_its_horizon_but_for_the_last_sent_digest_and_the_failed() {
+        let mut store = Store::open_in_memory().unwrap();
+        let day = chrono::Duration::days(1);
+        let t0 = Utc::now() - day * 30;
+        let ids = |store: &Store| -> Vec<i64> {
+            store
+                .conn
+                .prepare("SELECT DISTINCT digest_id FROM digest_papers ORDER BY digest_id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let mut record = |who: &str, at| {
+            let based_on = store.cursors().unwrap().remove(who);
+            match store
+                .record_digests(&[period(who, at, based_on, &["2601.00001"])])
+                .unwrap()[..]
+            {
+                [Recorded::Queued(id)] => id,
+                ref other => panic!("{other:?}"),
+            }
+        };
+        let a_old = record("a@example.org", t0);
+        let a_last = record("a@example.org", t0 + day);
+        let b_failed = record("b@example.org", t0);
+        let c_pending = record("c@example.org", t0);
+        let a_recent = record("a@example.org", t0 + day * 25);
+        for id in [a_old, a_last, a_recent] {
+            store.mark_sent(id, t0 + day * 26).unwrap();
+        }
+        store
+            .conn
+            .execute(
+                "UPDATE digests SET status = 'failed' WHERE id = ?1",
+                [b_failed],
+            )
+            .unwrap();
+        // Fourteen days back from day 30: a's first digest goes, with its papers. Their
+        // last sent one stays (it is the most recent), and so do the failed and the pending.
+        assert_eq!(store.prune_history(t0 + day * 16).unwrap(), 2);
+        assert_eq!(ids(&store), [b_failed, c_pending, a_recent]);
+        assert_eq!(
+            store
+                .subscriber_record("a@example.org")
+                .unwrap()
+                .last_sent
+                .map(|d| d.id),
+            Some(a_recent)
+        );
+    }
+
+    #[test]
+    fn a_paper_moves_only_within_the_history_kept() {
+        let mut store = Store::open_in_memory().unwrap();
+        let day = chrono::Duration::days(1);
+        let t0 = Utc::now() - day * 30;
+        let from_arxiv = |id| Paper::new(id, "From arXiv");
+        store
+            .upsert_papers("arxiv", &[from_arxiv("2601.00001")], t0, FOREVER)
+            .unwrap();
+        store
+            .upsert_papers("arxiv", &[from_arxiv("2601.00002")], t0 + day * 20, FOREVER)
+            .unwrap();
+        // Hugging Face lists both with upvotes on day 30: only the one first seen within the
+        // last 14 days moves.
+        let report = store
+            .upsert_papers(
+                "huggingface",
+                &[paper("2601.00001", 5), paper("2601.00002", 5)],
+                t0 + day * 30,
+                day * 14,
+            )
+            .unwrap();
+        assert_eq!(report.resurfaced, 1);
+        let moved: Vec<(String, bool)> = store
+            .papers_in_range(0, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.paper.arxiv_id, p.moved))
+            .collect();
+        assert_eq!(
+            moved,
+            [("2601.00001".into(), false), ("2601.00002".into(), true)]
+        );
+    }
+
+    #[test]
     fn a_schema_1_database_upgrades_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
@@ -1257,7 +1385,12 @@ mod tests {
         let mut store = store;
         assert_eq!(store.latest_seq().unwrap(), 30);
         let report = store
-            .upsert_papers("arxiv", &[Paper::new("2612.00001", "New")], Utc::now())
+            .upsert_papers(
+                "arxiv",
+                &[Paper::new("2612.00001", "New")],
+                Utc::now(),
+                FOREVER,
+            )
             .unwrap();
         assert_eq!(report.new.len(), 1);
         assert_eq!(store.latest_seq().unwrap(), 31);
@@ -1354,10 +1487,10 @@ mod tests {
             let mut store = Store::open_in_memory().unwrap();
             let now = Utc::now();
             let a = store
-                .upsert_papers("first", std::slice::from_ref(first), now)
+                .upsert_papers("first", std::slice::from_ref(first), now, FOREVER)
                 .unwrap();
             let b = store
-                .upsert_papers("second", std::slice::from_ref(second), now)
+                .upsert_papers("second", std::slice::from_ref(second), now, FOREVER)
                 .unwrap();
             assert_eq!((a.new.len(), b.new.len(), b.updated), (1, 0, 1));
             let mut papers = store.papers_in_range(0, 10).unwrap();
@@ -1416,7 +1549,9 @@ mod tests {
             paper("2606.00002", 2),
             paper("2606.00003", 3),
         ];
-        store.upsert_papers("huggingface", &papers, now).unwrap();
+        store
+            .upsert_papers("huggingface", &papers, now, FOREVER)
+            .unwrap();
         let seqs = |store: &Store| -> Vec<(String, i64)> {
             let mut all: Vec<_> = store
                 .papers_in_range(0, 100)
@@ -1429,28 +1564,43 @@ mod tests {
         };
         // Refreshed upvotes change nothing; categories newly known move the paper.
         store
-            .upsert_papers("huggingface", &[paper("2606.00001", 9)], now)
+            .upsert_papers("huggingface", &[paper("2606.00001", 9)], now, FOREVER)
             .unwrap();
         let with_categories = Paper {
             categories: vec!["cs.CL".into()],
             ..Paper::new("2606.00001", "Paper 2606.00001")
         };
         let report = store
-            .upsert_papers("arxiv", std::slice::from_ref(&with_categories), now)
+            .upsert_papers(
+                "arxiv",
+                std::slice::from_ref(&with_categories),
+                now,
+                FOREVER,
+            )
             .unwrap();
         assert_eq!(report.resurfaced, 1);
         // Known already: no second move.
         let again = store
-            .upsert_papers("arxiv", std::slice::from_ref(&with_categories), now)
+            .upsert_papers(
+                "arxiv",
+                std::slice::from_ref(&with_categories),
+                now,
+                FOREVER,
+            )
             .unwrap();
         assert_eq!(again.resurfaced, 0);
         let fresh = store
-            .upsert_papers("arxiv", &[Paper::new("2606.00004", "From arXiv")], now)
+            .upsert_papers(
+                "arxiv",
+                &[Paper::new("2606.00004", "From arXiv")],
+                now,
+                FOREVER,
+            )
             .unwrap();
         assert_eq!(fresh.new.len(), 1);
         // Upvotes newly known move an arXiv paper too.
         let report = store
-            .upsert_papers("huggingface", &[paper("2606.00004", 5)], now)
+            .upsert_papers("huggingface", &[paper("2606.00004", 5)], now, FOREVER)
             .unwrap();
         assert_eq!(report.resurfaced, 1);
         // The papers that moved are known as such: only they need the history asked.
@@ -1484,7 +1634,7 @@ mod tests {
         );
         // A sequence number is never handed out twice.
         store
-            .upsert_papers("arxiv", &[Paper::new("2606.00005", "Later")], now)
+            .upsert_papers("arxiv", &[Paper::new("2606.00005", "Later")], now, FOREVER)
             .unwrap();
         assert_eq!(store.latest_seq().unwrap(), 7);
     }
@@ -1494,7 +1644,7 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         let now = Utc::now();
         store
-            .upsert_papers("huggingface", &[paper("2606.00001", 1)], now)
+            .upsert_papers("huggingface", &[paper("2606.00001", 1)], now, FOREVER)
             .unwrap();
         let liked = Paper {
             summary: "An abstract.".into(),
@@ -1523,7 +1673,7 @@ mod tests {
         Store::open(&path).unwrap();
         {
             let mut dry = Store::open_dry_run(&path).unwrap();
-            dry.upsert_papers("hf", &[paper("2601.00001", 1)], Utc::now())
+            dry.upsert_papers("hf", &[paper("2601.00001", 1)], Utc::now(), FOREVER)
                 .unwrap();
             assert_eq!(dry.latest_seq().unwrap(), 1);
         }
