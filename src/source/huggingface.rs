@@ -149,13 +149,7 @@ impl HuggingFace {
             Fetched::NotModified => return Ok(None),
             Fetched::Body { body, validators } => (body, validators),
         };
-        let items = serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_err(|e| {
-            SourceError::Malformed {
-                source_name: NAME,
-                url: url.to_string(),
-                source: Box::new(e),
-            }
-        })?;
+        let items = parse_page(&body, url)?;
         validators.push((url.to_string(), page_validators));
         Ok(Some(items))
     }
@@ -217,6 +211,24 @@ struct Organization {
     fullname: Option<String>,
     #[serde(default)]
     name: Option<String>,
+}
+
+/// A page's items. Bytes that are not UTF-8 (a title mangled upstream) are replaced, with a
+/// warning, rather than losing the whole page to one character.
+fn parse_page(body: &[u8], url: &str) -> Result<Vec<serde_json::Value>, SourceError> {
+    let text = String::from_utf8_lossy(body);
+    if matches!(text, std::borrow::Cow::Owned(_)) {
+        tracing::warn!(
+            source = NAME,
+            %url,
+            "the response is not valid UTF-8; the bytes that are not were replaced"
+        );
+    }
+    serde_json::from_str::<Vec<serde_json::Value>>(&text).map_err(|e| SourceError::Malformed {
+        source_name: NAME,
+        url: url.to_string(),
+        source: Box::new(e),
+    })
 }
 
 /// One item of a list; `None` (with a warning naming it) when it lacks what a digest needs.
