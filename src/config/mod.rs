@@ -435,6 +435,17 @@ fn validate(
             .ok(),
     };
     let subject = problems.valid("mail.subject", &raw.mail.subject);
+    // Rendering folds whitespace, so a line break could not add a header; but a config that
+    // holds one was not written as meant.
+    if let Some(subject) = &subject
+        && subject.contains(char::is_control)
+    {
+        problems.report(
+            "mail.subject",
+            subject,
+            "must not contain control characters (a subject is one line)",
+        );
+    }
     let unsubscribe = problems.valid_opt("mail.unsubscribe", &raw.mail.unsubscribe);
     if let Some(unsubscribe) = &unsubscribe
         && !(unsubscribe.starts_with("mailto:")
