@@ -34,11 +34,11 @@ pub struct App {
 }
 
 impl App {
-    /// Loads the config at `path`, logs its warnings, and builds the app: what start-up and
-    /// every reload do.
+    /// Loads the config at `path`, logs its warnings and the subscribers it skips for their
+    /// own problems, and builds the app: what start-up and every reload do.
     pub fn load(path: &Path) -> Result<App, Error> {
-        let config = Config::load(path)?;
-        config.log_warnings();
+        let config = Config::load_serving(path)?;
+        config.log_problems();
         Ok(App::build(config)?)
     }
 

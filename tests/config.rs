@@ -784,11 +784,12 @@ fn a_table_or_list_written_as_something_else_is_one_problem_among_the_others() {
     let found = problems(&format!(
         "subscribers = [\"a@example.org\", {{ email = \"b@example.org\", topcs = [] }}]\n{MINIMAL}"
     ));
+    // Each subscriber's problems together, in the order of the subscribers.
     assert_eq!(
         found,
         [
-            "subscribers[1].topcs: unknown key (check its spelling and section)",
             "subscribers[0] \"a@example.org\": must be a table ([[subscribers]])",
+            "subscribers[1].topcs: unknown key (check its spelling and section)",
         ]
     );
 }
@@ -1101,4 +1102,51 @@ async fn each_broken_config_exits_2_naming_its_key() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_serving_load_skips_the_subscribers_with_problems_of_their_own() {
+    use paperboy::config::SubscriberProblems;
+    let text = format!(
+        "{MINIMAL}\n[[subscribers]]\nemail = \"a@example.org\"\n\n[[subscribers]]\nemail = \"b@example.org\"\ntopcs = []\nschedule = \"daily\"\n\n[[subscribers]]\nemail = \"A@example.org\"\n\n[[subscribers]]\nemail = \"c@example.org\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(&path, &text).unwrap();
+    let load = |mode| Config::load_with(&path, std::iter::empty(), mode);
+
+    let config = load(SubscriberProblems::Skip).unwrap();
+    let served: Vec<&str> = config.subscribers.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(served, ["a@example.org", "c@example.org"]);
+    let skipped: Vec<(&str, Option<&str>, usize)> = config
+        .skipped
+        .iter()
+        .map(|s| (s.place.as_str(), s.key.as_deref(), s.problems.len()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("subscribers[1]", Some("b@example.org"), 2),
+            ("subscribers[2]", Some("a@example.org"), 1),
+        ]
+    );
+    assert!(config.skipped[0].problems[0].starts_with("subscribers[1].topcs: unknown key"));
+    assert!(config.skipped[0].problems[1].starts_with("subscribers[1].schedule \"daily\""));
+
+    // For check, every problem fails the load.
+    let Err(ConfigError::Invalid { problems, .. }) = load(SubscriberProblems::Reject) else {
+        panic!("a strict load must fail");
+    };
+    assert_eq!(problems.len(), 3, "{problems:?}");
+
+    // A global problem fails even a serving load, listing the subscribers' too.
+    std::fs::write(
+        &path,
+        text.replace("[mail]", "[digest]\nmax_papers = 0\n[mail]"),
+    )
+    .unwrap();
+    let Err(ConfigError::Invalid { problems, .. }) = load(SubscriberProblems::Skip) else {
+        panic!("a global problem must fail the load");
+    };
+    assert_eq!(problems.len(), 4, "{problems:?}");
 }

@@ -864,3 +864,237 @@ async fn locked_database() {
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_each_got_one(&env, &[ALICE, BOB, CAROL]);
 }
+
+// ---------------------------------------------------------------------------------------
+// A subscriber's own problem skips them alone (promise 3)
+
+/// Alice and a file's Erin are fine; Bob's topic, Carol's time zone, Dave's address and a
+/// file that is not TOML are each one subscriber's problem.
+async fn some_broken_subscribers() -> TestEnv {
+    let env = TestEnv::new(
+        r#"
+subscribers_dir = "subscribers.d"
+
+[[subscribers]]
+email = "alice@example.org"
+
+[[subscribers]]
+email = "bob@example.org"
+topics = ["diffusion AND"]
+
+[[subscribers]]
+email = "carol@example.org"
+timezone = "Mars/Olympus"
+
+[[subscribers]]
+email = "dave@"
+"#,
+    )
+    .await;
+    // `subscribers_dir` is a top-level key: it must come before the first section.
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let text = format!(
+        "subscribers_dir = \"subscribers.d\"\n{}",
+        text.replacen("subscribers_dir = \"subscribers.d\"\n", "", 1)
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let dir = env.dir.path().join("subscribers.d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("erin.toml"), "email = \"erin@example.org\"\n").unwrap();
+    std::fs::write(
+        dir.join("frank.toml"),
+        "email = \"frank@example.org\"\ntopics = [\n",
+    )
+    .unwrap();
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_subscribers_problem_skips_only_them() {
+    let env = some_broken_subscribers().await;
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(1), "some subscribers were skipped");
+    assert_eq!(summary(&out), (2, 0, 0));
+    assert_each_got_one(&env, &["alice@example.org", "erin@example.org"]);
+    assert_eq!(env.mails().len(), 2);
+    let said = stdout(&out);
+    for line in [
+        "bob@example.org: skipped, nothing composed: the config has 1 problem of theirs:",
+        "  - subscribers[1].topics[0] \"diffusion AND\": query ends after AND",
+        "carol@example.org: skipped",
+        "  - subscribers[2].timezone \"Mars/Olympus\": not an IANA time zone name",
+        "subscribers[3]: skipped",
+        "  - subscribers[3].email \"dave@\": not an email address",
+        "subscribers.d/frank.toml: skipped",
+        "  - subscribers.d/frank.toml: is not valid TOML",
+        "4 subscribers skipped for problems in the config",
+    ] {
+        assert!(
+            said.lines().any(|l| l.starts_with(line)),
+            "{line:?} not in\n{said}"
+        );
+    }
+    let log = stderr(&out);
+    assert!(
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("subscribers[1].topics[0]")
+            && l.contains("bob@example.org is skipped")),
+        "{log}"
+    );
+
+    // `status` shows them; `check` lists every problem and exits 2.
+    let shown = status(&env).await;
+    assert!(
+        shown.contains("skipped for problems in the config: 4"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("bob@example.org (subscribers[1]): subscribers[1].topics[0]"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("subscribers.d/frank.toml: subscribers.d/frank.toml: is not valid TOML"),
+        "{shown}"
+    );
+    let check = env.run(&["check"]).await;
+    assert_eq!(check.status.code(), Some(2));
+    let err = stderr(&check);
+    assert!(err.contains("has 4 problems:"), "{err}");
+    assert!(
+        err.contains("send-now and run skip those 4 subscribers and serve the others"),
+        "{err}"
+    );
+
+    // Naming a skipped subscriber sends nothing and says why; a good one is served.
+    let named = env.run(&["send-now", "--subscriber", BOB]).await;
+    assert_eq!(named.status.code(), Some(1));
+    assert!(
+        stdout(&named).contains("bob@example.org: skipped"),
+        "{}",
+        stdout(&named)
+    );
+    let preview = env.run(&["preview", "--subscriber", BOB]).await;
+    assert_eq!(preview.status.code(), Some(2));
+    assert!(
+        stderr(&preview).contains("bob@example.org is skipped"),
+        "{}",
+        stderr(&preview)
+    );
+    assert_eq!(env.mails().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_problem_in_a_global_section_rejects_the_whole_config() {
+    let env = some_broken_subscribers().await;
+    edit(&env, "[state]", "[digest]\nmax_papers = 0\n\n[state]");
+    let out = env.run(&["send-now"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("has 5 problems:"), "{err}");
+    assert!(
+        err.contains("digest.max_papers \"0\": must be at least 1"),
+        "{err}"
+    );
+    assert!(err.contains("subscribers[1].topics[0]"), "{err}");
+    assert!(env.smtp.accepted().is_empty());
+    assert!(!env.state_path().exists(), "nothing was started");
+    let check = env.run(&["check"]).await;
+    assert_eq!(check.status.code(), Some(2));
+    assert!(stderr(&check).contains("has 5 problems:"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skipped_subscribers_waiting_digest_waits_for_the_fix() {
+    let env = TestEnv::new(&subscribers(&[ALICE, BOB])).await;
+    env.smtp
+        .reject_recipient(BOB, "451 4.3.0 mailbox busy, try later");
+    let first = env.run(&["send-now"]).await;
+    assert_eq!(summary(&first), (1, 1, 0));
+    // Bob's entry gets a typo while his digest waits: it is neither sent nor dropped.
+    edit(
+        &env,
+        "email = \"bob@example.org\"",
+        "email = \"bob@example.org\"\ntimezone = \"Europe/Berln\"",
+    );
+    env.smtp.accept_every_recipient();
+    let skipped = env.run(&["send-now"]).await;
+    assert_eq!(skipped.status.code(), Some(1));
+    assert!(
+        !stdout(&skipped).contains("removed subscribers"),
+        "{}",
+        stdout(&skipped)
+    );
+    assert!(status(&env).await.contains("outbox: 1 pending, 0 failed"));
+    assert!(!received(&env).contains_key(BOB));
+    // Fixed: it goes out, once.
+    edit(&env, "\ntimezone = \"Europe/Berln\"", "");
+    let fixed = env.run(&["send-now"]).await;
+    assert_eq!(fixed.status.code(), Some(0), "{}", stdout(&fixed));
+    assert_each_got_one(&env, &[ALICE, BOB]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_with_one_subscribers_problem_keeps_serving_the_others() {
+    let env = TestEnv::new(&format!(
+        "[schedule]\ndigest = \"*/2 * * * * *\"\n\n{}",
+        subscribers(&[ALICE])
+    ))
+    .await;
+    let log = env.dir.path().join("run.log");
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .env("RUST_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let wait_for = |address: &'static str| {
+        let env = &env;
+        async move {
+            let start = Instant::now();
+            while !received(env).contains_key(address) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(15),
+                    "{address} got nothing"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    wait_for(ALICE).await;
+    // Bob arrives with a typo, Carol without: the reload takes Carol and skips Bob.
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        format!(
+            "{text}\n[[subscribers]]\nemail = \"{BOB}\"\ntopics = ['(agents']\n{}",
+            subscribers(&[CAROL])
+        ),
+    )
+    .unwrap();
+    let pid = daemon.id().unwrap() as i32;
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    wait_for(CAROL).await;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("config reloaded"), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("subscribers[1].topics[0] \"(agents\"")
+            && l.contains("bob@example.org is skipped")),
+        "{log}"
+    );
+    assert!(!received(&env).contains_key(BOB));
+    assert_each_got_one(&env, &[ALICE, CAROL]);
+}
