@@ -31,6 +31,10 @@
 //! | sigkill_during_state_writes | send-now killed again and again while writing the state | integrity_check ok, one digest per subscriber in the end |
 //! | read_only_state_folder | the state folder cannot be written | a clear error naming state.path, nothing sent, nothing written |
 //! | locked_database | another process holds the write lock | busy timeout, then an error naming the state, exit 1, nothing sent |
+//! | one_subscribers_problem_skips_only_them | a bad topic, time zone, address, subscriber file | those skipped and listed, the others delivered, exit 1; status and check show them |
+//! | a_problem_in_a_global_section_rejects_the_whole_config | `[digest] max_papers = 0` besides | exit 2 listing both kinds, nothing sent or created |
+//! | a_skipped_subscribers_waiting_digest_waits_for_the_fix | a typo while a digest of theirs waits | it stays pending, goes out once fixed |
+//! | a_reload_with_one_subscribers_problem_keeps_serving_the_others | SIGHUP with one broken, one new subscriber | the new one served, the broken one logged as an error |
 //! | broken_configs | 30+ broken configs | see tests/config.rs, `each_broken_config_exits_2_naming_its_key` |
 //!
 //! Rows tested elsewhere as well: SIGTERM during a stalled send (tests/daemon.rs),
