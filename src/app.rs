@@ -14,7 +14,7 @@ use crate::render::Renderer;
 use crate::similar::TopicCache;
 use crate::source::http::Fetcher;
 use crate::source::{self, PaperSource};
-use crate::store::{SharedStore, Store};
+use crate::store::{SharedStore, Store, StoreError};
 
 pub struct App {
     pub config: Config,
@@ -34,11 +34,11 @@ pub struct App {
 }
 
 impl App {
-    /// Loads the config at `path`, logs its warnings, and builds the app: what start-up and
-    /// every reload do.
+    /// Loads the config at `path`, logs its warnings and the subscribers it skips for their
+    /// own problems, and builds the app: what start-up and every reload do.
     pub fn load(path: &Path) -> Result<App, Error> {
-        let config = Config::load(path)?;
-        config.log_warnings();
+        let config = Config::load_serving(path)?;
+        config.log_problems();
         Ok(App::build(config)?)
     }
 
@@ -70,7 +70,7 @@ impl App {
     }
 
     /// The state database, opened (created if needed) and migrated.
-    pub fn open_store(&self) -> Result<SharedStore, SetupError> {
+    pub fn open_store(&self) -> Result<SharedStore, Error> {
         Ok(SharedStore::new(open_state(&self.config.state_path)?))
     }
 
@@ -86,10 +86,27 @@ impl App {
 }
 
 /// The state database at `path` (`[state] path`), opened and migrated; a failure names the key.
-pub fn open_state(path: &Path) -> Result<Store, SetupError> {
-    Store::open(path).map_err(|source| SetupError::Store {
-        path: path.to_path_buf(),
-        source,
+/// A database that cannot be made is a setup error (exit 2, as `check` would have said); one
+/// that was there and can no longer be written (a folder made read-only, a disk remounted)
+/// is a failure of the run (exit 1), said with what is wrong.
+pub fn open_state(path: &Path) -> Result<Store, Error> {
+    let existed = path.is_file();
+    Store::open(path).map_err(|source| {
+        let broke_while_running =
+            existed && !matches!(source, StoreError::TooNew { .. } | StoreError::Migration(_));
+        let error = SetupError::Store {
+            path: path.to_path_buf(),
+            source,
+        };
+        if !broke_while_running {
+            return Error::Setup(error);
+        }
+        // The file or its folder, said plainly, rather than SQLite's code for it.
+        let error = match check_state_path(path) {
+            Err(plain @ SetupError::StatePath { .. }) => plain,
+            _ => error,
+        };
+        Error::Runtime(error.into())
     })
 }
 

@@ -22,8 +22,8 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
         Command::Check { smtp } => check(&path, smtp).await,
         Command::Status => {
-            let config = Config::load(&path)?;
-            config.log_warnings();
+            let config = Config::load_serving(&path)?;
+            config.log_problems();
             status(&config)
         }
         Command::SendNow {
@@ -38,13 +38,13 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         } => preview(&App::load(&path)?, &subscriber, out.as_deref(), format).await,
         Command::Fetch { since } => fetch(&App::load(&path)?, since).await,
         Command::Resubscribe { email } => {
-            let config = Config::load(&path)?;
-            config.log_warnings();
+            let config = Config::load_serving(&path)?;
+            config.log_problems();
             resubscribe(&config, &email)
         }
         Command::Retry { failed } => {
-            let config = Config::load(&path)?;
-            config.log_warnings();
+            let config = Config::load_serving(&path)?;
+            config.log_problems();
             retry(&config, failed)
         }
     }
@@ -100,9 +100,10 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
         }
     }
     if dry_run {
+        let skipped = write_skipped(&mut out, &app.config, only)?;
         writeln!(out, "dry run: nothing was sent or recorded")?;
         emit(&out)?;
-        return Ok(exit_for(&fetched, compose_failures, 0));
+        return Ok(exit_for(&fetched, compose_failures + skipped, 0));
     }
 
     let named = (!only.is_empty()).then_some(&subscribers[..]);
@@ -120,6 +121,7 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
         "sent {}, pending {}, failed {}",
         report.sent, report.pending, failed
     )?;
+    let skipped = write_skipped(&mut out, &app.config, only)?;
     if report.claimed_elsewhere > 0 {
         writeln!(
             out,
@@ -134,7 +136,41 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
         )?;
     }
     emit(&out)?;
-    Ok(exit_for(&fetched, failed, report.pending))
+    Ok(exit_for(&fetched, failed + skipped, report.pending))
+}
+
+/// Says who was skipped for problems of their own (all of them, or those `only` names), each
+/// with their problems; how many.
+fn write_skipped(out: &mut Vec<u8>, config: &Config, only: &[String]) -> Result<usize, Error> {
+    let skipped: Vec<_> = config
+        .skipped
+        .iter()
+        .filter(|s| {
+            only.is_empty()
+                || s.key
+                    .as_deref()
+                    .is_some_and(|k| only.iter().any(|o| o.eq_ignore_ascii_case(k)))
+        })
+        .collect();
+    for s in &skipped {
+        let who = s.key.as_deref().unwrap_or(&s.place);
+        writeln!(
+            out,
+            "{who}: skipped, nothing composed: the config has {} of theirs:",
+            plural(s.problems.len(), "problem")
+        )?;
+        for problem in &s.problems {
+            writeln!(out, "  - {problem}")?;
+        }
+    }
+    if !skipped.is_empty() {
+        writeln!(
+            out,
+            "{} skipped for problems in the config; `paperboy check` lists them",
+            plural(skipped.len(), "subscriber")
+        )?;
+    }
+    Ok(skipped.len())
 }
 
 fn exit_for(fetched: &FetchSummary, failed: usize, pending: usize) -> Exit {
@@ -167,7 +203,18 @@ async fn preview(
     out: Option<&Path>,
     format: PreviewFormat,
 ) -> Result<Exit, Error> {
-    let mut subscriber = select_subscribers(&app.config, &[email.to_string()])?[0].clone();
+    if let Some(skipped) = app.config.skipped_subscriber(email) {
+        return Err(Error::Usage(format!(
+            "{email} is skipped: their settings in {} have problems: {}",
+            app.config.path.display(),
+            skipped.problems.join("; ")
+        )));
+    }
+    let mut subscriber = select_subscribers(&app.config, &[email.to_string()])?
+        .first()
+        .copied()
+        .cloned()
+        .ok_or_else(|| Error::Usage(format!("{email} is not a subscriber")))?;
     // A preview shows the digest even when it would be empty.
     subscriber.send_empty = true;
     let store = app.open_dry_run_store()?;
@@ -227,9 +274,14 @@ async fn preview(
 /// Builds exactly what `run` builds, checks the state can be written, and with `smtp`
 /// connects and logs in: one verdict line for each.
 async fn check(path: &Path, smtp: bool) -> Result<Exit, Error> {
-    let app = App::build(Config::load(path)?)?;
+    // Global problems fail the load, listed with the subscribers' own; with only the
+    // latter, the rest is still built and checked, and they are reported after.
+    let app = App::build(Config::load_serving(path)?)?;
     let config = &app.config;
     app::check_state_path(&config.state_path)?;
+    if let Some(skipped) = config.skipped_error() {
+        return Err(skipped.into());
+    }
     let mut out = Vec::new();
     for warning in &config.warnings {
         writeln!(out, "warning: {warning}")?;
@@ -348,6 +400,7 @@ fn status(config: &Config) -> Result<Exit, Error> {
             "no digests yet: the state database {} does not exist",
             config.state_path.display()
         )?;
+        write_skipped_status(&mut out, config)?;
         emit(&out)?;
         return Ok(Exit::Success);
     }
@@ -380,6 +433,7 @@ fn status(config: &Config) -> Result<Exit, Error> {
         };
         writeln!(out, "{key:<32} {sent:<20} {papers:>6}  {period}")?;
     }
+    write_skipped_status(&mut out, config)?;
     let (pending, failed) = store.outbox_counts()?;
     writeln!(out, "\noutbox: {pending} pending, {failed} failed")?;
     for (status, count) in [
@@ -406,6 +460,26 @@ fn status(config: &Config) -> Result<Exit, Error> {
     write_unsubscribed(&mut out, config, &unsubscribed)?;
     emit(&out)?;
     Ok(Exit::Success)
+}
+
+/// The subscribers skipped for problems of their own, each with them.
+fn write_skipped_status(out: &mut Vec<u8>, config: &Config) -> Result<(), Error> {
+    if config.skipped.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nskipped for problems in the config: {}",
+        config.skipped.len()
+    )?;
+    for skipped in &config.skipped {
+        let who = match &skipped.key {
+            Some(key) => format!("{key} ({})", skipped.place),
+            None => skipped.place.clone(),
+        };
+        writeln!(out, "  {who}: {}", skipped.problems.join("; "))?;
+    }
+    Ok(())
 }
 
 /// The addresses that unsubscribed, the latest first, with what became of their digests.
@@ -518,14 +592,19 @@ fn select_subscribers<'c>(
     if only.is_empty() {
         return Ok(config.subscribers.iter().collect());
     }
-    only.iter()
-        .map(|email| {
-            config.subscriber(email).ok_or_else(|| {
-                Error::Usage(format!(
+    let mut selected = Vec::with_capacity(only.len());
+    for email in only {
+        match config.subscriber(email) {
+            Some(subscriber) => selected.push(subscriber),
+            // Left out, and said after the run (`write_skipped`).
+            None if config.skipped_subscriber(email).is_some() => {}
+            None => {
+                return Err(Error::Usage(format!(
                     "{email} is not a subscriber in {}",
                     config.path.display()
-                ))
-            })
-        })
-        .collect()
+                )));
+            }
+        }
+    }
+    Ok(selected)
 }

@@ -792,11 +792,369 @@ fn a_table_or_list_written_as_something_else_is_one_problem_among_the_others() {
     let found = problems(&format!(
         "subscribers = [\"a@example.org\", {{ email = \"b@example.org\", topcs = [] }}]\n{MINIMAL}"
     ));
+    // Each subscriber's problems together, in the order of the subscribers.
     assert_eq!(
         found,
         [
-            "subscribers[1].topcs: unknown key (check its spelling and section)",
             "subscribers[0] \"a@example.org\": must be a table ([[subscribers]])",
+            "subscribers[1].topcs: unknown key (check its spelling and section)",
         ]
     );
+}
+
+/// A config broken in one way, with the key its problem must name.
+struct Broken {
+    case: &'static str,
+    toml: String,
+    names: &'static str,
+}
+
+/// `[mail] from` and one subscriber, valid, before `rest`.
+fn with_subscriber(subscriber: &str, rest: &str) -> String {
+    format!(
+        "[mail]\nfrom = \"Paperboy <papers@example.org>\"\n{rest}\n[[subscribers]]\nemail = \"alice@example.org\"\n{subscriber}\n"
+    )
+}
+
+fn broken_configs() -> Vec<Broken> {
+    let main = |rest: &str| with_subscriber("", rest);
+    let sub = |subscriber: &str| with_subscriber(subscriber, "");
+    let case = |case, toml: String, names| Broken { case, toml, names };
+    vec![
+        case(
+            "unknown top-level key",
+            format!("colour = \"blue\"\n{}", main("")),
+            "colour: unknown key",
+        ),
+        case(
+            "unknown section",
+            main("[smtpp]\nhost = \"x\""),
+            "smtpp: unknown key",
+        ),
+        case(
+            "unknown key in a section",
+            main("[smtp]\nhots = \"x\""),
+            "smtp.hots: unknown key",
+        ),
+        case(
+            "unknown key of a subscriber",
+            sub("topcs = []"),
+            "subscribers[0].topcs: unknown key",
+        ),
+        case(
+            "a number written as text",
+            main("[digest]\nmax_papers = \"ten\""),
+            "digest.max_papers \"ten\": must be a whole number",
+        ),
+        // "yes" is read as true, as it is from the environment.
+        case(
+            "a bool written as text",
+            main("[digest]\nsend_empty = \"maybe\""),
+            "digest.send_empty \"maybe\"",
+        ),
+        case(
+            "a section written as a value",
+            format!("delivery = 5\n{}", main("")),
+            "delivery \"5\": must be a table",
+        ),
+        case(
+            "subscribers with one bracket",
+            "[mail]\nfrom = \"p@example.org\"\n[subscribers]\nemail = \"a@example.org\"\n".into(),
+            "subscribers",
+        ),
+        case(
+            "a list written as text",
+            main("[sources.arxiv]\ncategories = \"cs.LG\""),
+            "sources.arxiv.categories \"cs.LG\": must be a list",
+        ),
+        case(
+            "bad from address",
+            "[mail]\nfrom = \"not an address\"\n".into(),
+            "mail.from \"not an address\": not an email address",
+        ),
+        case(
+            "empty from",
+            "[mail]\nfrom = \"\"\n".into(),
+            "mail.from \"\"",
+        ),
+        case(
+            "missing from",
+            "[digest]\nmax_papers = 3\n".into(),
+            "mail.from \"\": is required",
+        ),
+        case(
+            "CR/LF in from",
+            "[mail]\nfrom = \"Paperboy\\r\\nBcc: x@example.org <p@example.org>\"\n".into(),
+            "mail.from",
+        ),
+        case(
+            "CR/LF in the subject",
+            main("subject = \"Papers\\r\\nBcc: victim@example.org\""),
+            "mail.subject \"Papers\\r\\nBcc: victim@example.org\": must not contain control characters",
+        ),
+        case(
+            "broken subject template",
+            main("subject = \"{{ count \""),
+            "template mail.subject: line 1",
+        ),
+        case(
+            "bad unsubscribe target",
+            main("unsubscribe = \"javascript:alert(1)\""),
+            "mail.unsubscribe \"javascript:alert(1)\": must be a mailto: or https:// address",
+        ),
+        case(
+            "missing templates_dir",
+            main("templates_dir = \"no-such-folder\""),
+            "mail.templates_dir \"no-such-folder\"",
+        ),
+        case(
+            "bad subscriber address",
+            "[mail]\nfrom = \"p@example.org\"\n[[subscribers]]\nemail = \"bob@\"\n".into(),
+            "subscribers[0].email \"bob@\": not an email address",
+        ),
+        case(
+            "missing subscriber address",
+            "[mail]\nfrom = \"p@example.org\"\n[[subscribers]]\nname = \"Bob\"\n".into(),
+            "subscribers[0].email \"\": is required",
+        ),
+        case(
+            "duplicate subscriber",
+            format!(
+                "{}\n[[subscribers]]\nemail = \"ALICE@example.org\"\n",
+                main("")
+            ),
+            "subscribers[1].email \"ALICE@example.org\": is already used by subscribers[0]",
+        ),
+        case(
+            "CR/LF in a name",
+            sub("name = \"Eve\\r\\nBcc: x@example.org\""),
+            "subscribers[0].name",
+        ),
+        case(
+            "cron with five fields",
+            main("[schedule]\ndigest = \"0 7 * * *\""),
+            "schedule.digest \"0 7 * * *\": needs 6 fields",
+        ),
+        case(
+            "cron hour out of range",
+            main("[schedule]\nfetch = \"0 0 25 * * *\""),
+            "schedule.fetch \"0 0 25 * * *\": hour 25",
+        ),
+        case(
+            "subscriber cron in words",
+            sub("schedule = \"every morning\""),
+            "subscribers[0].schedule \"every morning\"",
+        ),
+        case(
+            "bad time zone",
+            main("[schedule]\ntimezone = \"Mars/Olympus\""),
+            "schedule.timezone \"Mars/Olympus\": not an IANA time zone name",
+        ),
+        case(
+            "bad subscriber time zone",
+            sub("timezone = \"Nowhere/Town\""),
+            "subscribers[0].timezone \"Nowhere/Town\": not an IANA time zone name",
+        ),
+        case(
+            "topic: unclosed parenthesis, first topic",
+            sub("topics = ['(a OR b']"),
+            "subscribers[0].topics[0] \"(a OR b\"",
+        ),
+        case(
+            "topic: ends after AND, second topic",
+            sub("topics = ['diffusion', 'diffusion AND']"),
+            "subscribers[0].topics[1] \"diffusion AND\": query ends after AND",
+        ),
+        case(
+            "topic: starts with OR, third topic",
+            sub("topics = ['a', 'b', 'OR c']"),
+            "subscribers[0].topics[2] \"OR c\"",
+        ),
+        case(
+            "topic: space after a field",
+            sub("topics = ['title: agents']"),
+            "subscribers[0].topics[0] \"title: agents\"",
+        ),
+        case(
+            "topic: empty",
+            sub("topics = ['']"),
+            "subscribers[0].topics[0] \"\"",
+        ),
+        case(
+            "topic: table without a query",
+            sub("topics = [{ name = \"LLMs\" }]"),
+            "subscribers[0].topics[0]",
+        ),
+        case(
+            "topic: like with a malformed id",
+            sub("topics = [{ name = \"Mine\", like = [\"2406.12345\", \"not-an-id\"] }]"),
+            "subscribers[0].topics[0]",
+        ),
+        case(
+            "topics not a list",
+            sub("topics = \"diffusion\""),
+            "subscribers[0].topics \"diffusion\": must be a list",
+        ),
+        case(
+            "unknown transport",
+            main("[delivery]\ntransport = \"carrier-pigeon\""),
+            "delivery.transport \"carrier-pigeon\": must be \"smtp\" or \"file\"",
+        ),
+        case(
+            "retry_delay without a unit",
+            main("[delivery]\nretry_delay = \"5\""),
+            "delivery.retry_delay \"5\": needs a unit",
+        ),
+        case(
+            "smtp transport without a host",
+            main("[delivery]\ntransport = \"smtp\""),
+            "smtp.host \"\": is required when delivery.transport = \"smtp\"",
+        ),
+        case(
+            "misspelt security",
+            main("[smtp]\nsecurity = \"startls\""),
+            "smtp.security \"startls\": must be \"starttls\", \"tls\" or \"none\"",
+        ),
+        case(
+            "port out of range",
+            main("[smtp]\nport = 70000"),
+            "smtp.port \"70000\"",
+        ),
+        case(
+            "unreadable password_file",
+            main("[smtp]\nusername = \"u\"\npassword_file = \"no-such-secret\""),
+            "smtp.password_file",
+        ),
+        case(
+            "password and password_file",
+            main("[smtp]\nusername = \"u\"\npassword = \"p\"\npassword_file = \"f\""),
+            "smtp.password \"***\": set either password or password_file, not both",
+        ),
+        case(
+            "username without a password",
+            main("[smtp]\nusername = \"u\""),
+            "smtp.username \"u\": has no password",
+        ),
+        case(
+            "max_papers zero",
+            main("[digest]\nmax_papers = 0"),
+            "digest.max_papers \"0\": must be at least 1",
+        ),
+        case(
+            "base_url not http",
+            main("[sources.huggingface]\nbase_url = \"ftp://example.org\""),
+            "sources.huggingface.base_url \"ftp://example.org\": must be an http(s) URL",
+        ),
+        case(
+            "unknown arXiv category",
+            main("[sources.arxiv]\nenabled = true\ncategories = [\"cs.XX\"]"),
+            "sources.arxiv.categories[0] \"cs.XX\"",
+        ),
+        case(
+            "arXiv enabled without categories",
+            main("[sources.arxiv]\nenabled = true"),
+            "sources.arxiv.categories \"[]\"",
+        ),
+        case(
+            "keep_messages without a unit",
+            main("[state]\nkeep_messages = \"7\""),
+            "state.keep_messages \"7\": needs a unit",
+        ),
+        case(
+            "missing subscribers_dir",
+            format!("subscribers_dir = \"nowhere.d\"\n{}", main("")),
+            "subscribers_dir \"nowhere.d\"",
+        ),
+        case(
+            "web listen not an address",
+            main(
+                "[web]\nlisten = \"localhost\"\nbase_url = \"https://p.example.org\"\nsecret_file = \"s\"",
+            ),
+            "web.listen \"localhost\"",
+        ),
+        case(
+            "missing DKIM key",
+            main(
+                "[mail.dkim]\ndomain = \"example.org\"\nselector = \"s\"\nprivate_key_file = \"no-such.pem\"",
+            ),
+            "mail.dkim.private_key_file",
+        ),
+    ]
+}
+
+/// Every broken config makes `check` exit 2 with a problem line that names its key.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_broken_config_exits_2_naming_its_key() {
+    let cases = broken_configs();
+    assert!(cases.len() >= 30);
+    let dir = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (i, broken) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}.toml"));
+        std::fs::write(&path, &broken.toml).unwrap();
+        let out = paperboy(&path, &["check"]).await;
+        let err = stderr(&out);
+        let named = err.lines().any(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .trim_start_matches("paperboy: ")
+                .starts_with(broken.names)
+        });
+        if out.status.code() != Some(2) || !named || err.contains("panicked") {
+            failures.push(format!(
+                "case {:?}: exit {:?}, expected a line starting {:?}, got:\n{err}",
+                broken.case,
+                out.status.code(),
+                broken.names
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_serving_load_skips_the_subscribers_with_problems_of_their_own() {
+    use paperboy::config::SubscriberProblems;
+    let text = format!(
+        "{MINIMAL}\n[[subscribers]]\nemail = \"a@example.org\"\n\n[[subscribers]]\nemail = \"b@example.org\"\ntopcs = []\nschedule = \"daily\"\n\n[[subscribers]]\nemail = \"A@example.org\"\n\n[[subscribers]]\nemail = \"c@example.org\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paperboy.toml");
+    std::fs::write(&path, &text).unwrap();
+    let load = |mode| Config::load_with(&path, std::iter::empty(), mode);
+
+    let config = load(SubscriberProblems::Skip).unwrap();
+    let served: Vec<&str> = config.subscribers.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(served, ["a@example.org", "c@example.org"]);
+    let skipped: Vec<(&str, Option<&str>, usize)> = config
+        .skipped
+        .iter()
+        .map(|s| (s.place.as_str(), s.key.as_deref(), s.problems.len()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("subscribers[1]", Some("b@example.org"), 2),
+            ("subscribers[2]", Some("a@example.org"), 1),
+        ]
+    );
+    assert!(config.skipped[0].problems[0].starts_with("subscribers[1].topcs: unknown key"));
+    assert!(config.skipped[0].problems[1].starts_with("subscribers[1].schedule \"daily\""));
+
+    // For check, every problem fails the load.
+    let Err(ConfigError::Invalid { problems, .. }) = load(SubscriberProblems::Reject) else {
+        panic!("a strict load must fail");
+    };
+    assert_eq!(problems.len(), 3, "{problems:?}");
+
+    // A global problem fails even a serving load, listing the subscribers' too.
+    std::fs::write(
+        &path,
+        text.replace("[mail]", "[digest]\nmax_papers = 0\n[mail]"),
+    )
+    .unwrap();
+    let Err(ConfigError::Invalid { problems, .. }) = load(SubscriberProblems::Skip) else {
+        panic!("a global problem must fail the load");
+    };
+    assert_eq!(problems.len(), 4, "{problems:?}");
 }

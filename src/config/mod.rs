@@ -29,7 +29,7 @@ mod web;
 
 pub use cron::CronSchedule;
 use problems::{Problems, env_key};
-use subscriber::{Addresses, Place, SubscriberDefaults, validate_subscriber};
+use subscriber::{Addresses, Place, SubscriberDefaults, add_subscriber, validate_subscriber};
 use topic::TopicContext;
 pub use topic::{LikeTopic, LikedText, Topic, TopicKind};
 pub use web::WebConfig;
@@ -56,10 +56,36 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub sources: SourcesConfig,
     pub subscribers: Vec<Subscriber>,
+    /// Subscribers left out for problems of their own, in a serving load (see
+    /// [`SubscriberProblems`]); the others are in `subscribers`.
+    pub skipped: Vec<SkippedSubscriber>,
     /// The one-click unsubscribe listener; `None` without `[web]`.
     pub web: Option<WebConfig>,
     /// Settings that are valid but probably not what was meant, each naming its key.
     pub warnings: Vec<String>,
+}
+
+/// A subscriber whose own settings have problems (their address, a topic, their time zone
+/// or schedule, their file): left out, so that one typo holds back nobody else's digest.
+#[derive(Debug, Clone)]
+pub struct SkippedSubscriber {
+    /// Where they are written: `subscribers[2]`, or a file of `subscribers_dir`.
+    pub place: String,
+    /// Their address in lower case, when it could be read.
+    pub key: Option<String>,
+    /// Each problem, naming its key.
+    pub problems: Vec<String>,
+}
+
+/// What a problem confined to one subscriber does to a load. A problem anywhere else (a
+/// global section) always fails it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriberProblems {
+    /// Fails the load with every other problem: for `check`, which lists them all.
+    Reject,
+    /// Leaves that subscriber out, in [`Config::skipped`]: for the commands and the daemon,
+    /// which serve the others.
+    Skip,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +243,25 @@ pub enum ConfigError {
         path: PathBuf,
         problems: Vec<String>,
     },
+    /// Only subscribers' own problems: what `check` says of a config that `send-now` and
+    /// `run` serve without them.
+    #[error("{}\n{}", Invalid { path, problems }, skipped_note(*subscribers))]
+    SubscribersSkipped {
+        path: PathBuf,
+        problems: Vec<String>,
+        subscribers: usize,
+    },
+}
+
+/// What `check` adds when only subscribers' own problems were found.
+fn skipped_note(subscribers: usize) -> String {
+    let them = match subscribers {
+        1 => "that subscriber".to_string(),
+        n => format!("those {n} subscribers"),
+    };
+    format!(
+        "only the subscribers named are affected: send-now and run skip {them} and serve the others"
+    )
 }
 
 struct Invalid<'a> {
@@ -244,15 +289,31 @@ pub fn resolve_path(cli: Option<PathBuf>) -> PathBuf {
 
 impl Config {
     /// Loads the file at `path`, applies `PAPERBOY__SECTION__KEY` overrides from the process
-    /// environment, and validates the result.
+    /// environment, and validates the result: any problem fails it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Self::load_with_env(path, std::env::vars())
+        Self::load_with(path, std::env::vars(), SubscriberProblems::Reject)
+    }
+
+    /// Like [`Config::load`], but a subscriber with problems of their own is left out (in
+    /// `skipped`) rather than failing the load: what serving the others needs.
+    pub fn load_serving(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, std::env::vars(), SubscriberProblems::Skip)
     }
 
     /// Like [`Config::load`] with the environment given explicitly (for tests).
     pub fn load_with_env(
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        Self::load_with(path, env, SubscriberProblems::Reject)
+    }
+
+    /// Loads with the environment given, and subscribers' own problems treated as `mode`
+    /// says.
+    pub fn load_with(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+        mode: SubscriberProblems,
     ) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -270,6 +331,7 @@ impl Config {
             list: Vec::new(),
             warnings: Vec::new(),
             set_by_env: env.keys().map(|var| (env_key(var), var.clone())).collect(),
+            confined: Vec::new(),
         };
         let layered = config::Config::builder()
             .add_source(config::File::from_str(&text, config::FileFormat::Toml))
@@ -298,16 +360,52 @@ impl Config {
                 message: e.to_string(),
             })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        // A subscriber's unknown keys are theirs, reported with their other problems.
+        let mut of_subscribers: Vec<(usize, String)> = Vec::new();
         for key in unknown {
-            problems.unknown_key(&key, &file_table);
+            match subscriber_index(&key) {
+                Some(i) => of_subscribers.push((i, key)),
+                None => problems.unknown_key(&key, &file_table),
+            }
         }
-        let config = validate(raw, path, base, &mut problems);
+        let unknown = UnknownKeys {
+            of_subscribers,
+            file: &file_table,
+        };
+        let config = validate(raw, path, base, &unknown, &mut problems);
+        let serve = problems.list.is_empty()
+            || (mode == SubscriberProblems::Skip && problems.global() == 0);
         match config {
-            Some(config) if problems.list.is_empty() => Ok(config),
+            Some(mut config) if serve => {
+                config.skipped = std::mem::take(&mut problems.confined)
+                    .into_iter()
+                    .map(|c| SkippedSubscriber {
+                        problems: problems.list[c.range].to_vec(),
+                        place: c.place,
+                        key: c.key,
+                    })
+                    .collect();
+                Ok(config)
+            }
             _ => Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
                 problems: problems.list,
             }),
+        }
+    }
+
+    /// Logs each warning, and each skipped subscriber's problems as errors, with the file
+    /// they are about.
+    pub fn log_problems(&self) {
+        self.log_warnings();
+        for skipped in &self.skipped {
+            for problem in &skipped.problems {
+                tracing::error!(
+                    "{}: {problem}; {} is skipped until this is fixed",
+                    self.path.display(),
+                    skipped.key.as_deref().unwrap_or(&skipped.place)
+                );
+            }
         }
     }
 
@@ -318,11 +416,47 @@ impl Config {
         }
     }
 
+    /// The problems of the skipped subscribers, as the error `check` reports; `None` when
+    /// nobody is skipped.
+    pub fn skipped_error(&self) -> Option<ConfigError> {
+        (!self.skipped.is_empty()).then(|| ConfigError::SubscribersSkipped {
+            path: self.path.clone(),
+            problems: self
+                .skipped
+                .iter()
+                .flat_map(|s| s.problems.iter().cloned())
+                .collect(),
+            subscribers: self.skipped.len(),
+        })
+    }
+
+    /// The skipped subscriber with the address `email`, if one is.
+    pub fn skipped_subscriber(&self, email: &str) -> Option<&SkippedSubscriber> {
+        self.skipped.iter().find(|s| {
+            s.key
+                .as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case(email))
+        })
+    }
+
     pub fn subscriber(&self, email: &str) -> Option<&Subscriber> {
         self.subscribers
             .iter()
             .find(|s| s.key.eq_ignore_ascii_case(email))
     }
+}
+
+/// The index `N` of a key `subscribers[N]...`.
+fn subscriber_index(key: &str) -> Option<usize> {
+    let rest = key.strip_prefix("subscribers[")?;
+    rest[..rest.find(']')?].parse().ok()
+}
+
+/// The unknown keys of the main file's `[[subscribers]]`, by index, to be reported with each
+/// subscriber's other problems.
+struct UnknownKeys<'a> {
+    of_subscribers: Vec<(usize, String)>,
+    file: &'a toml::Table,
 }
 
 /// Where and what the TOML syntax error is, without quoting the line: toml's own message
@@ -388,6 +522,7 @@ fn validate(
     raw: raw::RawConfig,
     path: &Path,
     base: &Path,
+    unknown: &UnknownKeys<'_>,
     problems: &mut Problems,
 ) -> Option<Config> {
     for (key, section) in [
@@ -437,6 +572,17 @@ fn validate(
             .ok(),
     };
     let subject = problems.valid("mail.subject", &raw.mail.subject);
+    // Rendering folds whitespace, so a line break could not add a header; but a config that
+    // holds one was not written as meant.
+    if let Some(subject) = &subject
+        && subject.contains(char::is_control)
+    {
+        problems.report(
+            "mail.subject",
+            subject,
+            "must not contain control characters (a subject is one line)",
+        );
+    }
     let unsubscribe = problems.valid_opt("mail.unsubscribe", &raw.mail.unsubscribe);
     if let Some(unsubscribe) = &unsubscribe
         && !(unsubscribe.starts_with("mailto:")
@@ -563,22 +709,22 @@ fn validate(
     let mut subscribers = Vec::with_capacity(raw.subscribers.len());
     let mut addresses = Addresses::default();
     for (i, sub) in raw.subscribers.value.into_iter().enumerate() {
+        let place = Place::Listed(i);
+        let mark = problems.mark();
+        for (_, key) in unknown.of_subscribers.iter().filter(|(j, _)| *j == i) {
+            problems.unknown_key(key, unknown.file);
+        }
         problems.section(
             &format!("subscribers[{i}]"),
             &sub,
             "must be a table ([[subscribers]])",
         );
-        if sub.invalid.is_some() {
-            continue;
-        }
-        let place = Place::Listed(i);
-        subscribers.extend(validate_subscriber(
-            &sub.value,
-            &place,
-            &defaults,
-            &mut addresses,
-            problems,
-        ));
+        let built = match sub.invalid {
+            Some(_) => None,
+            None => validate_subscriber(&sub.value, &place, &defaults, &mut addresses, problems),
+        };
+        let raw = sub.invalid.is_none().then_some(&sub.value);
+        add_subscriber(built, raw, &place, mark, problems, &mut subscribers);
     }
     if let Some(dir) = problems.valid_opt("subscribers_dir", &raw.subscribers_dir) {
         subscribers_dir::load(
@@ -619,6 +765,7 @@ fn validate(
             arxiv_api: arxiv_api?,
         },
         subscribers,
+        skipped: Vec::new(),
         web: web?,
         warnings: std::mem::take(&mut problems.warnings),
     })

@@ -58,6 +58,17 @@ pub(super) struct Problems {
     pub(super) warnings: Vec<String>,
     /// Key path (`smtp.password`) → the variable that set it.
     pub(super) set_by_env: HashMap<String, String>,
+    /// The problems of `list` confined to one subscriber each: the rest are global.
+    pub(super) confined: Vec<Confined>,
+}
+
+/// A run of `list` that is one subscriber's own problems.
+pub(super) struct Confined {
+    pub range: std::ops::Range<usize>,
+    /// Where the subscriber is written: `subscribers[2]`, or a file of `subscribers_dir`.
+    pub place: String,
+    /// Their address in lower case, when it could be read.
+    pub key: Option<String>,
 }
 
 impl Problems {
@@ -76,6 +87,27 @@ impl Problems {
             Some(var) => format!("{key} {value:?} (set by {var}): {message}"),
             None => format!("{key} {value:?}: {message}"),
         }
+    }
+
+    /// Where the next problem goes: give it to [`Problems::confine`] after one subscriber.
+    pub(super) fn mark(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Confines the problems reported since `mark` to the subscriber at `place`; whether
+    /// there were any.
+    pub(super) fn confine(&mut self, mark: usize, place: String, key: Option<String>) -> bool {
+        let range = mark..self.list.len();
+        if range.is_empty() {
+            return false;
+        }
+        self.confined.push(Confined { range, place, key });
+        true
+    }
+
+    /// How many problems are not confined to one subscriber.
+    pub(super) fn global(&self) -> usize {
+        self.list.len() - self.confined.iter().map(|c| c.range.len()).sum::<usize>()
     }
 
     pub(super) fn is_set_by_env(&self, key: &str) -> bool {

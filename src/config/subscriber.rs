@@ -60,6 +60,28 @@ pub(super) struct SubscriberDefaults<'a> {
 #[derive(Default)]
 pub(super) struct Addresses(HashMap<String, Place>);
 
+/// Adds `built`, the subscriber written at `place`, to `subscribers`, unless problems were
+/// reported since `mark`: those are confined to it, and it is left out, so that a serving
+/// load skips it alone. `raw` gives its address, when it could be read.
+pub(super) fn add_subscriber(
+    built: Option<Subscriber>,
+    raw: Option<&raw::RawSubscriber>,
+    place: &Place,
+    mark: usize,
+    problems: &mut Problems,
+    subscribers: &mut Vec<Subscriber>,
+) {
+    let key = raw
+        .and_then(|sub| match &sub.email {
+            Some(raw::Lenient::Valid(text)) => text.parse::<lettre::Address>().ok(),
+            _ => None,
+        })
+        .map(|address| address.to_string().to_lowercase());
+    if !problems.confine(mark, place.to_string(), key) {
+        subscribers.extend(built);
+    }
+}
+
 /// The subscriber written at `place`, or `None` with its problems reported.
 pub(super) fn validate_subscriber(
     sub: &raw::RawSubscriber,

@@ -12,7 +12,9 @@ use std::path::Path;
 
 use super::problems::Problems;
 use super::raw::{self, RawSubscriber};
-use super::subscriber::{Addresses, Place, SubscriberDefaults, validate_subscriber};
+use super::subscriber::{
+    Addresses, Place, SubscriberDefaults, add_subscriber, validate_subscriber,
+};
 use super::{Subscriber, resolve, syntax_message};
 
 const KEY: &str = "subscribers_dir";
@@ -46,12 +48,12 @@ pub(super) fn load(
     subscribers.reserve(files.len());
     for name in files {
         let place = Place::File(dir.join(&name).display().to_string());
-        let Some(raw) = read_subscriber(&folder.join(&name), &place, problems) else {
-            continue;
-        };
-        subscribers.extend(validate_subscriber(
-            &raw, &place, defaults, addresses, problems,
-        ));
+        let mark = problems.mark();
+        let raw = read_subscriber(&folder.join(&name), &place, problems);
+        let built = raw
+            .as_ref()
+            .and_then(|raw| validate_subscriber(raw, &place, defaults, addresses, problems));
+        add_subscriber(built, raw.as_ref(), &place, mark, problems, subscribers);
     }
 }
 

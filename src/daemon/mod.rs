@@ -58,6 +58,7 @@ pub async fn run(config_path: PathBuf, app: App) -> Result<Exit, Error> {
     tracing::info!(
         config = %config_path.display(),
         subscribers = app.config.subscribers.len(),
+        skipped = app.config.skipped.len(),
         "paperboy is running"
     );
     let mut service = Service {
@@ -240,6 +241,7 @@ fn reload<J: Jobs>(jobs: &mut J, plan: &mut Plan, clock: Clock, notify: &Notifie
             *plan = fresh;
             tracing::info!(
                 subscribers = jobs.config().subscribers.len(),
+                skipped = jobs.config().skipped.len(),
                 "config reloaded"
             );
         }
@@ -345,12 +347,16 @@ impl Jobs for Service {
             .run(|s| s.outbox_counts())
             .await
             .map_or(0, |(pending, _)| pending);
+        let skipped = match self.app.config.skipped.len() {
+            0 => String::new(),
+            n => format!("; {n} subscriber(s) skipped for config problems"),
+        };
         match plan.next_digest() {
             Some(at) => format!(
-                "next digest {}; {pending} pending",
+                "next digest {}; {pending} pending{skipped}",
                 at.format("%Y-%m-%d %H:%M:%S UTC")
             ),
-            None => format!("no digest scheduled; {pending} pending"),
+            None => format!("no digest scheduled; {pending} pending{skipped}"),
         }
     }
 }

@@ -481,7 +481,9 @@ pub async fn deliver(
     stop: &Stop,
 ) -> Result<Delivered, StoreError> {
     let now = Utc::now();
-    let everyone: HashSet<String> = app.recipients.keys().cloned().collect();
+    // A subscriber skipped for a problem in the config is still one: their digests wait.
+    let skipped = app.config.skipped.iter().filter_map(|s| s.key.clone());
+    let everyone: HashSet<String> = app.recipients.keys().cloned().chain(skipped).collect();
     let loaded_at = app.loaded_at;
     let removed = store
         .run(move |s| s.fail_unsubscribed(&everyone, loaded_at, now))

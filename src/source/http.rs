@@ -20,6 +20,11 @@ pub const MAX_RETRIES: u32 = 2;
 /// other source and digest behind it, so we give up and the next cycle asks again.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(5 * 60);
 
+/// The most a response body may be. The largest lists the sources send (arXiv's API pages
+/// of 200 papers, an RSS feed of several busy categories) are a few MB; anything far beyond
+/// is a broken proxy or a hostile server, and would be held in memory whole.
+pub const MAX_BODY: usize = 16 << 20;
+
 /// What a conditional GET remembers of a URL's last 200, to send back on the next request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Validators {
@@ -127,11 +132,8 @@ impl Fetcher {
             }
             if status.is_success() {
                 let validators = Validators::from_headers(response.headers());
-                let body = response.bytes().await.map_err(transport)?;
-                return Ok(Fetched::Body {
-                    body: body.into(),
-                    validators,
-                });
+                let body = read_body(response, url, MAX_BODY).await?;
+                return Ok(Fetched::Body { body, validators });
             }
             let asked = if status == StatusCode::TOO_MANY_REQUESTS
                 || status == StatusCode::SERVICE_UNAVAILABLE
@@ -191,6 +193,38 @@ impl Fetcher {
         }
         builder.send().await
     }
+}
+
+/// The body of `response`, refused once it is larger than `limit`: at once when it says so
+/// in its Content-Length, else as soon as that much has come.
+async fn read_body(
+    mut response: reqwest::Response,
+    url: &str,
+    limit: usize,
+) -> Result<Vec<u8>, SourceError> {
+    let too_large = || SourceError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    let declared = response.content_length().unwrap_or(0);
+    if declared > limit as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|source| SourceError::Request {
+            url: url.to_string(),
+            source,
+        })?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// How long to wait before retrying, when the server asked for `asked` after `retries`
@@ -681,6 +715,64 @@ mod tests {
                 "{error}"
             );
             assert_eq!(error.to_string(), format!("GET {url}: HTTP 404 Not Found"));
+        }
+
+        /// A server that answers one request with a chunked body of `size` bytes: no
+        /// Content-Length to refuse it by.
+        async fn chunked_server(size: usize) -> String {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/feed", listener.local_addr().unwrap());
+            tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request).await;
+                let mut reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                for _ in 0..size / 100 {
+                    reply.extend_from_slice(b"64\r\n");
+                    reply.extend_from_slice(&[b'x'; 100]);
+                    reply.extend_from_slice(b"\r\n");
+                }
+                reply.extend_from_slice(b"0\r\n\r\n");
+                let _ = stream.write_all(&reply).await;
+            });
+            url
+        }
+
+        #[tokio::test]
+        async fn a_body_beyond_the_cap_is_refused_even_without_a_content_length() {
+            let client = reqwest::Client::new();
+            let url = chunked_server(5_000).await;
+            let response = client.get(&url).send().await.unwrap();
+            assert_eq!(response.content_length(), None);
+            let error = read_body(response, &url, 1 << 20).await.unwrap();
+            assert_eq!(error.len(), 5_000, "within the cap: read whole");
+
+            let url = chunked_server(5_000).await;
+            let response = client.get(&url).send().await.unwrap();
+            let error = read_body(response, &url, 4_000).await.unwrap_err();
+            assert!(
+                matches!(error, SourceError::TooLarge { limit: 4_000, .. }),
+                "{error}"
+            );
+        }
+
+        #[tokio::test]
+        async fn a_declared_length_beyond_the_cap_is_refused_before_reading() {
+            let script = Script::new(vec![
+                ResponseTemplate::new(200).set_body_bytes(vec![b' '; 3 << 20]),
+            ]);
+            let server = serve(&script).await;
+            let client = reqwest::Client::new();
+            let url = format!("{}/api/daily_papers", server.uri());
+            let response = client.get(&url).send().await.unwrap();
+            let error = read_body(response, &url, 2 << 20).await.unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "GET {url}: the response is larger than 2 MiB, the most a list of papers may be; skipped"
+                )
+            );
         }
 
         #[tokio::test]

@@ -149,13 +149,7 @@ impl HuggingFace {
             Fetched::NotModified => return Ok(None),
             Fetched::Body { body, validators } => (body, validators),
         };
-        let items = serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_err(|e| {
-            SourceError::Malformed {
-                source_name: NAME,
-                url: url.to_string(),
-                source: Box::new(e),
-            }
-        })?;
+        let items = parse_page(&body, url)?;
         validators.push((url.to_string(), page_validators));
         Ok(Some(items))
     }
@@ -217,6 +211,24 @@ struct Organization {
     fullname: Option<String>,
     #[serde(default)]
     name: Option<String>,
+}
+
+/// A page's items. Bytes that are not UTF-8 (a title mangled upstream) are replaced, with a
+/// warning, rather than losing the whole page to one character.
+fn parse_page(body: &[u8], url: &str) -> Result<Vec<serde_json::Value>, SourceError> {
+    let text = String::from_utf8_lossy(body);
+    if matches!(text, std::borrow::Cow::Owned(_)) {
+        tracing::warn!(
+            source = NAME,
+            %url,
+            "the response is not valid UTF-8; the bytes that are not were replaced"
+        );
+    }
+    serde_json::from_str::<Vec<serde_json::Value>>(&text).map_err(|e| SourceError::Malformed {
+        source_name: NAME,
+        url: url.to_string(),
+        source: Box::new(e),
+    })
 }
 
 /// One item of a list; `None` (with a warning naming it) when it lacks what a digest needs.
@@ -310,6 +322,159 @@ mod tests {
                 .any(|p| p.github_repo.is_some() && p.github_stars.is_some())
         );
         assert!(papers.iter().any(|p| p.project_page.is_some()));
+    }
+
+    mod fuzz {
+        //! The page parser never panics (issue 11, promise 4): on arbitrary bytes, on the
+        //! recorded list mutated, and on items whose fields hold any JSON value.
+        use super::*;
+        use proptest::prelude::*;
+
+        const PAGE: &[u8] = include_bytes!("../../tests/fixtures/hf_daily_papers.json");
+
+        /// What a page comes to, as `fetch_list` reads it.
+        fn read(body: &[u8]) -> usize {
+            match parse_page(body, "fuzz") {
+                Ok(items) => items
+                    .into_iter()
+                    .filter_map(|item| parse_item(item, "fuzz"))
+                    .count(),
+                Err(_) => 0,
+            }
+        }
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                any::<String>().prop_map(serde_json::Value::from),
+                prop::sample::select(vec![
+                    "2606.00001",
+                    "2606.00001v3",
+                    "arXiv:2606.00001",
+                    "",
+                    " ",
+                    "https://x",
+                    "javascript:alert(1)",
+                    "2026-06-12T00:00:00.000Z",
+                    "0000.00000",
+                ])
+                .prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                    prop::collection::vec((any::<String>(), inner), 0..4)
+                        .prop_map(|fields| serde_json::Value::Object(fields.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// The fields of an item, each replaced by any value or left out.
+        fn item() -> impl Strategy<Value = serde_json::Value> {
+            let field = || prop::option::of(json_value());
+            (
+                field(),
+                field(),
+                field(),
+                field(),
+                field(),
+                field(),
+                field(),
+                field(),
+            )
+                .prop_map(
+                    |(id, title, summary, authors, upvotes, published, repo, organization)| {
+                        let mut paper = serde_json::Map::new();
+                        for (key, value) in [
+                            ("id", id),
+                            ("title", title),
+                            ("summary", summary),
+                            ("authors", authors),
+                            ("upvotes", upvotes),
+                            ("publishedAt", published),
+                            ("githubRepo", repo),
+                            ("organization", organization),
+                        ] {
+                            if let Some(value) = value {
+                                paper.insert(key.to_string(), value);
+                            }
+                        }
+                        serde_json::json!({ "paper": paper, "numComments": 1 })
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                read(&bytes);
+            }
+
+            #[test]
+            fn the_recorded_page_mutated(
+                edits in prop::collection::vec((any::<usize>(), any::<u8>(), 0usize..4), 1..6)
+            ) {
+                let mut body = PAGE.to_vec();
+                for (at, byte, kind) in edits {
+                    let at = at % body.len().max(1);
+                    match kind {
+                        0 => body[at] = byte,
+                        1 => { body.remove(at); }
+                        2 => body.insert(at, byte),
+                        _ => body.truncate(at),
+                    }
+                    if body.is_empty() {
+                        break;
+                    }
+                }
+                read(&body);
+            }
+
+            #[test]
+            fn items_with_any_values_in_their_fields(items in prop::collection::vec(item(), 0..8)) {
+                let body = serde_json::Value::from(items).to_string();
+                read(body.as_bytes());
+            }
+        }
+
+        #[test]
+        fn the_generated_items_are_sometimes_papers() {
+            use proptest::strategy::ValueTree;
+            use proptest::test_runner::TestRunner;
+            let mut runner = TestRunner::deterministic();
+            let mut good = serde_json::json!({"paper": {"id": "2606.00001", "title": "t",
+                "summary": "s", "authors": []}});
+            assert_eq!(
+                read(
+                    serde_json::Value::from(vec![good.clone()])
+                        .to_string()
+                        .as_bytes()
+                ),
+                1
+            );
+            let mut kept = 0;
+            for _ in 0..300 {
+                let mut item = item().new_tree(&mut runner).unwrap().current();
+                // Keep the required fields valid, one field at a time left random.
+                for key in ["id", "title", "summary", "authors"] {
+                    if item["paper"].get(key).is_none() {
+                        item["paper"][key] = good["paper"][key].clone();
+                    }
+                }
+                kept += read(serde_json::Value::from(vec![item]).to_string().as_bytes());
+            }
+            good["paper"]["upvotes"] = serde_json::json!(-1);
+            assert_eq!(
+                read(serde_json::Value::from(vec![good]).to_string().as_bytes()),
+                0
+            );
+            assert!(kept > 0, "no generated item was a paper");
+        }
     }
 
     #[test]

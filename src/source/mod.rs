@@ -93,6 +93,11 @@ pub enum SourceError {
         retries: u32,
         retry_at: DateTime<Utc>,
     },
+    #[error(
+        "GET {url}: the response is larger than {} MiB, the most a list of papers may be; skipped",
+        limit >> 20
+    )]
+    TooLarge { url: String, limit: usize },
     #[error("GET {url}: the response is not the list of papers {source_name} returns")]
     Malformed {
         source_name: &'static str,

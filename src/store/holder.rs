@@ -4,14 +4,19 @@
 //! reboot), so another process can tell at once that a claim's holder is gone and take its
 //! digests over, instead of waiting for the claim to run out.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 pub struct Holder {
     /// `<state>.holders`, or `None` for a database in memory (no other process to ask).
     dir: Option<PathBuf>,
     /// The locked file naming this process, while it lives.
     own: Option<(PathBuf, File)>,
+    /// Holders found gone, whose files were cleared: a dead process held a batch of claims,
+    /// and each of them must still be seen as dead once its file is no longer there.
+    gone: Mutex<HashSet<String>>,
 }
 
 impl Holder {
@@ -42,6 +47,7 @@ impl Holder {
         Holder {
             dir: Some(dir),
             own,
+            gone: Mutex::default(),
         }
     }
 
@@ -49,6 +55,7 @@ impl Holder {
         Holder {
             dir: None,
             own: None,
+            gone: Mutex::default(),
         }
     }
 
@@ -63,6 +70,10 @@ impl Holder {
         if owner.is_empty() || !owner.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return false;
         }
+        let mut gone = self.gone.lock().unwrap_or_else(PoisonError::into_inner);
+        if gone.contains(owner) {
+            return true;
+        }
         let path = dir.join(format!("{owner}.lock"));
         let Ok(file) = File::open(&path) else {
             return false;
@@ -70,6 +81,7 @@ impl Holder {
         match file.try_lock() {
             Ok(()) => {
                 let _ = std::fs::remove_file(&path);
+                gone.insert(owner.to_string());
                 true
             }
             Err(_) => false,
@@ -110,5 +122,8 @@ mod tests {
         assert!(path.exists());
         assert!(asking.is_gone("1.1"));
         assert!(!path.exists(), "the dead holder's file is cleared");
+        // It held more than one claim: each of them is still seen as the dead one's.
+        assert!(asking.is_gone("1.1"));
+        assert!(!asking.is_gone("3.3"));
     }
 }

@@ -3,7 +3,8 @@
 //! and can be told to answer the end of DATA with chosen replies (4xx, 5xx). It counts the
 //! connections and EHLOs it saw, and can speak TLS (implicit or STARTTLS) with a given
 //! certificate, offer no AUTH, drop a connection instead of answering or halfway through a
-//! message, or refuse one recipient at RCPT.
+//! message, refuse one recipient at RCPT, answer the next RCPTs with chosen replies, greet
+//! with a refusal (421) and hang up, or refuse every login.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -79,6 +80,12 @@ struct State {
     rcpt_rejections: usize,
     /// Leave AUTH out of the EHLO reply.
     no_auth: bool,
+    /// Answer AUTH with this reply instead of 235.
+    auth_reply: Option<String>,
+    /// Replies for the next RCPT commands, whoever the recipient; the usual ones when empty.
+    rcpt_replies: VecDeque<String>,
+    /// Greet with this reply instead of 220 and hang up, like a relay refusing service.
+    greeting: Option<String>,
     tls: Option<ServerTls>,
 }
 
@@ -98,8 +105,23 @@ impl SmtpServer {
         SmtpServer::start_with(Some(tls))
     }
 
+    /// A server on `port` of loopback: one that was down comes back where the config
+    /// points.
+    pub fn start_on(port: u16) -> SmtpServer {
+        SmtpServer::listen(
+            TcpListener::bind(("127.0.0.1", port)).expect("bind the port again"),
+            None,
+        )
+    }
+
     fn start_with(tls: Option<ServerTls>) -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        SmtpServer::listen(
+            TcpListener::bind("127.0.0.1:0").expect("bind loopback"),
+            tls,
+        )
+    }
+
+    fn listen(listener: TcpListener, tls: Option<ServerTls>) -> SmtpServer {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             tls,
@@ -226,6 +248,31 @@ impl SmtpServer {
     pub fn without_auth(&self) {
         self.state.lock().unwrap().no_auth = true;
     }
+
+    /// Answer every AUTH with `reply` (e.g. "535 5.7.8 Authentication credentials invalid").
+    pub fn reject_logins(&self, reply: &str) {
+        self.state.lock().unwrap().auth_reply = Some(reply.to_string());
+    }
+
+    /// Answer the next RCPT commands with these replies, whoever they name.
+    pub fn reply_to_next_rcpt(&self, replies: &[&str]) {
+        self.state
+            .lock()
+            .unwrap()
+            .rcpt_replies
+            .extend(replies.iter().map(|r| r.to_string()));
+    }
+
+    /// Replies still queued for RCPT commands.
+    pub fn rcpt_replies_left(&self) -> usize {
+        self.state.lock().unwrap().rcpt_replies.len()
+    }
+
+    /// Greet every connection with `reply` (e.g. "421 4.3.2 Service not available") and
+    /// hang up; `None` greets again as usual.
+    pub fn greet_with(&self, reply: Option<&str>) {
+        self.state.lock().unwrap().greeting = reply.map(str::to_string);
+    }
 }
 
 /// `counted_closed` is set once the connection no longer counts as open: at QUIT, before
@@ -246,6 +293,14 @@ fn serve(
         }
         _ => BufReader::new(Box::new(stream)),
     };
+    let refusal = state.lock().unwrap().greeting.clone();
+    if let Some(refusal) = refusal {
+        lines
+            .get_mut()
+            .write_all(format!("{refusal}\r\n").as_bytes())?;
+        lines.get_mut().flush()?;
+        return Ok(());
+    }
     lines
         .get_mut()
         .write_all(b"220 localhost ESMTP paperboy-test\r\n")?;
@@ -285,7 +340,8 @@ fn serve(
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
             "250 OK".into()
         } else if upper.starts_with("AUTH") {
-            "235 2.7.0 Authentication successful".into()
+            let refusal = state.lock().unwrap().auth_reply.clone();
+            refusal.unwrap_or_else(|| "235 2.7.0 Authentication successful".into())
         } else if upper.starts_with("MAIL FROM:") {
             from = command[10..].trim().trim_matches(['<', '>']).to_string();
             to.clear();
@@ -298,15 +354,18 @@ fn serve(
                 .iter()
                 .find(|(a, _)| a.eq_ignore_ascii_case(&address))
                 .map(|(_, reply)| reply.clone());
-            match rejection {
-                Some(reply) => {
-                    s.rcpt_rejections += 1;
-                    reply
-                }
-                None => {
-                    to.push(address);
-                    "250 OK".into()
-                }
+            match s.rcpt_replies.pop_front() {
+                Some(reply) if !reply.starts_with('2') => reply,
+                _ => match rejection {
+                    Some(reply) => {
+                        s.rcpt_rejections += 1;
+                        reply
+                    }
+                    None => {
+                        to.push(address);
+                        "250 OK".into()
+                    }
+                },
             }
         } else if upper == "RSET" {
             to.clear();
