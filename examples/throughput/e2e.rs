@@ -270,9 +270,13 @@ async fn run_once(
 }
 
 /// What each kind of row costs in the state database, from one run, and what 30 daily runs
-/// at this many subscribers would leave: bodies are kept `keep_messages` (7 days by
-/// default), the digest rows and their papers for good, 1,000 new papers a day.
+/// at this many subscribers leave with the defaults: the bodies of sent digests are kept a
+/// day (`keep_messages`), so while a run writes its own the last run's are still there; the
+/// digests with their papers 14 days (`keep_history`), plus the day being written; the
+/// papers, 1,000 new a day, for good.
 fn state_growth(db: &Path, subscribers: usize) {
+    const DAYS: f64 = 30.0;
+    const HISTORY_DAYS: f64 = 14.0;
     let size = || std::fs::metadata(db).map(|m| m.len()).unwrap_or(0) as f64;
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch("VACUUM").unwrap();
@@ -287,13 +291,16 @@ fn state_growth(db: &Path, subscribers: usize) {
     let body = (whole - without_bodies) / digests;
     let digest = (without_bodies - without_digests) / digests;
     let paper = without_digests / PAPERS as f64;
-    let month = 30.0 * PAPERS as f64 * paper + 30.0 * digests * digest + 7.0 * digests * body;
+    let month = DAYS * PAPERS as f64 * paper
+        + (HISTORY_DAYS + 1.0) * digests * digest
+        + 2.0 * digests * body;
     println!(
         "  state after one run (vacuumed): {:.0} MiB = bodies {body:.0} B/digest + digest rows with their papers {digest:.0} B/digest + papers, cursors and the rest {paper:.0} B/paper",
         whole / 1048576.0
     );
     println!(
-        "  estimate after 30 daily runs of {subscribers} subscribers (7 days of bodies kept, rows for good): {:.0} MiB",
+        "  estimate after {DAYS} daily runs of {subscribers} subscribers (two runs of bodies, {} days of digests, every paper): {:.0} MiB",
+        HISTORY_DAYS + 1.0,
         month / 1048576.0
     );
 }
