@@ -52,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
 
 /// One full cycle now for all subscribers, or those named.
 async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Error> {
+    crate::progress::show_bars();
     let subscribers = select_subscribers(&app.config, only)?;
     let store = if dry_run {
         app.open_dry_run_store()?

@@ -42,7 +42,7 @@ fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| paperboy::progress::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     if std::env::var_os("JOURNAL_STREAM").is_some() {

@@ -140,7 +140,7 @@ pub async fn deliver_pending(
     let keys: HashSet<String> = recipients.keys().cloned().collect();
     let due_at = (take == Take::Due).then(Utc::now);
     let mut queue = store.run(move |s| s.due(Some(&keys), due_at)).await?;
-    let mut progress = Progress::new("digests delivered or given up on", queue.len());
+    let mut progress = Progress::new("digests delivered or given up on", "sending", queue.len());
     let mut delay = config.retry_delay;
     for round in 0..=config.retries {
         if queue.is_empty() || stop.requested() {
@@ -264,6 +264,12 @@ impl Round<'_> {
                 }
                 let done_before = report.sent + report.failed;
                 let recorded = self.record(attempts, report, &mut retry).await;
+                progress.detail(format!(
+                    "sent {}, failed {}, retrying {}",
+                    report.sent,
+                    report.failed,
+                    retry.len()
+                ));
                 progress.add(report.sent + report.failed - done_before);
                 if let Err(e) = recorded {
                     tracing::error!("cannot record the results of sends: {e}");

@@ -220,7 +220,7 @@ async fn compose_subscribed<'s>(
     };
 
     let mut outcomes: Composed<'s> = Vec::with_capacity(subscribers.len());
-    let mut progress = Progress::new("digests composed", subscribers.len());
+    let mut progress = Progress::new("digests composed", "composing", subscribers.len());
     for (n, chunk) in subscribers.chunks(CHUNK).enumerate() {
         let chunk_start = n * CHUNK;
         if stop.requested() {
