@@ -220,6 +220,8 @@ async fn compose_subscribed<'s>(
     };
 
     let mut outcomes: Composed<'s> = Vec::with_capacity(subscribers.len());
+    // The chunk being written, with its results.
+    let mut writing: Option<Writing<'_, 's>> = None;
     let mut progress = Progress::new("digests composed", "composing", subscribers.len());
     for (n, chunk) in subscribers.chunks(CHUNK).enumerate() {
         let chunk_start = n * CHUNK;
@@ -279,16 +281,22 @@ async fn compose_subscribed<'s>(
                 (!ids.is_empty()).then(|| (subscriber.key.clone(), ids))
             })
             .collect();
-        let given: HashMap<String, HashSet<String>> = store
-            .run(move |s| {
-                let mut given = HashMap::with_capacity(asks.len());
-                for (key, ids) in asks {
-                    let of_key = s.given_among(&key, &ids)?;
-                    given.insert(key, of_key);
-                }
-                Ok::<_, StoreError>(given)
-            })
-            .await?;
+        // Asked only when there is something to ask: the last chunk may still be being
+        // written, and the store answers one call at a time.
+        let given: HashMap<String, HashSet<String>> = if asks.is_empty() {
+            HashMap::new()
+        } else {
+            store
+                .run(move |s| {
+                    let mut given = HashMap::with_capacity(asks.len());
+                    for (key, ids) in asks {
+                        let of_key = s.given_among(&key, &ids)?;
+                        given.insert(key, of_key);
+                    }
+                    Ok::<_, StoreError>(given)
+                })
+                .await?
+        };
 
         // Choosing and rendering is the CPU work of a run: spread over every core.
         let finished = par_map(
@@ -322,27 +330,54 @@ async fn compose_subscribed<'s>(
             }
         }
 
-        let recorded = store.run(move |s| s.record_digests(&periods)).await?;
-        let mut recorded = recorded.into_iter();
-        for (subscriber, result) in chunk.iter().zip(results) {
-            // The recorded periods are those of the results that made one, in order.
-            let outcome = match result {
-                Ok(Outcome::AlreadyComposed) | Err(_) => result,
-                Ok(outcome) => match recorded.next() {
-                    Some(Recorded::Conflict) => {
-                        tracing::info!(subscriber = %subscriber.email, "composed meanwhile by another paperboy process");
-                        Ok(Outcome::AlreadyComposed)
-                    }
-                    _ => Ok(outcome),
-                },
-            };
-            outcomes.push((*subscriber, outcome));
+        // Written while the next chunk is composed; this chunk's outcomes are settled then.
+        let recording = store.start(move |s| s.record_digests(&periods));
+        if let Some(last) = writing.replace((chunk, results, Box::pin(recording))) {
+            let count = last.0.len();
+            settle(last, &mut outcomes).await?;
+            progress.add(count);
         }
-        progress.add(chunk.len());
         tokio::task::yield_now().await;
+    }
+    if let Some(last) = writing.take() {
+        let count = last.0.len();
+        settle(last, &mut outcomes).await?;
+        progress.add(count);
     }
     progress.finish();
     Ok(outcomes)
+}
+
+/// A chunk of subscribers, what composing each came to, and the transaction recording their
+/// periods, under way.
+type Writing<'c, 's> = (
+    &'c [&'s Subscriber],
+    Vec<Result<Outcome, DigestError>>,
+    std::pin::Pin<Box<dyn Future<Output = Result<Vec<Recorded>, StoreError>> + Send>>,
+);
+
+/// Waits for a chunk's periods to be recorded and adds its subscribers' outcomes: a period
+/// another process recorded first is one composed meanwhile.
+async fn settle<'s>(
+    (chunk, results, recording): Writing<'_, 's>,
+    outcomes: &mut Composed<'s>,
+) -> Result<(), StoreError> {
+    let mut recorded = recording.await?.into_iter();
+    for (subscriber, result) in chunk.iter().zip(results) {
+        // The recorded periods are those of the results that made one, in order.
+        let outcome = match result {
+            Ok(Outcome::AlreadyComposed) | Err(_) => result,
+            Ok(outcome) => match recorded.next() {
+                Some(Recorded::Conflict) => {
+                    tracing::info!(subscriber = %subscriber.email, "composed meanwhile by another paperboy process");
+                    Ok(Outcome::AlreadyComposed)
+                }
+                _ => Ok(outcome),
+            },
+        };
+        outcomes.push((*subscriber, outcome));
+    }
+    Ok(())
 }
 
 /// `f` of each of `items`, in order, the work spread over the machine's cores in contiguous

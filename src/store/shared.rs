@@ -19,6 +19,17 @@ impl SharedStore {
         &self,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> T {
+        self.start(f).await
+    }
+
+    /// Starts `f` on the blocking pool now, rather than when the answer is first awaited: the
+    /// caller goes on with other work meanwhile (composing the next subscribers while the
+    /// last ones are written).
+    pub fn start<T, F>(&self, f: F) -> impl Future<Output = T> + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
         let store = Arc::clone(&self.0);
         let task = tokio::task::spawn_blocking(move || {
             // A panic inside a call leaves no half-done transaction (rusqlite rolls back on
@@ -26,13 +37,15 @@ impl SharedStore {
             let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
             f(&mut store)
         });
-        match task.await {
-            Ok(value) => value,
-            Err(e) => match e.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                // Only at runtime shutdown, when nothing waits for the answer any more.
-                Err(e) => panic!("state database call cancelled: {e}"),
-            },
+        async move {
+            match task.await {
+                Ok(value) => value,
+                Err(e) => match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // Only at runtime shutdown, when nothing waits for the answer any more.
+                    Err(e) => panic!("state database call cancelled: {e}"),
+                },
+            }
         }
     }
 }
