@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -19,7 +20,8 @@ use crate::store::{SharedStore, Store, StoreError};
 pub struct App {
     pub config: Config,
     pub renderer: Renderer,
-    pub mailer: Mailer,
+    /// Shared with a delivery that runs beside composing (`send-now`).
+    pub mailer: Arc<Mailer>,
     pub sources: Vec<Box<dyn PaperSource>>,
     /// Every source's HTTP: one client, one politeness (spacing, Retry-After).
     pub fetcher: Fetcher,
@@ -44,7 +46,7 @@ impl App {
 
     pub fn build(config: Config) -> Result<App, SetupError> {
         let renderer = Renderer::new(&config.mail.subject, config.mail.templates_dir.as_deref())?;
-        let mailer = Mailer::new(&config.delivery.transport).map_err(SetupError::Mailer)?;
+        let mailer = Arc::new(Mailer::new(&config.delivery.transport).map_err(SetupError::Mailer)?);
         let fetcher = Fetcher::new().map_err(SetupError::Http)?;
         Ok(App {
             renderer,

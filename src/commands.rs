@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use crate::app::{self, App};
 use crate::cli::{Cli, Command, PreviewFormat};
 use crate::config::{self, Config, Subscriber};
-use crate::deliver::{Take, Transport};
+use crate::deliver::Transport;
 use crate::digest::{Keep, NothingReason, Outcome};
 use crate::error::{Error, Exit};
 use crate::pipeline::{self, FetchSummary};
@@ -63,7 +63,28 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
     let slot = Utc::now();
     let fetched = pipeline::fetch(app, &store, slot, None).await?;
     let keep = if dry_run { Keep::Titles } else { Keep::Summary };
-    let composed = pipeline::compose(app, &store, &subscribers, slot, keep, &Stop::never()).await?;
+    let named = (!only.is_empty()).then_some(&subscribers[..]);
+    // Sending starts with the first digests composed, on the runtime's workers, while this
+    // thread composes the rest.
+    let (to_send, delivering) = if dry_run {
+        (None, None)
+    } else {
+        let (to_send, delivering) =
+            pipeline::deliver_while_composing(app, &store, named, &Stop::never());
+        (Some(to_send), Some(delivering))
+    };
+    let composed = pipeline::compose(
+        app,
+        &store,
+        &subscribers,
+        (slot, keep),
+        &Stop::never(),
+        to_send.as_ref(),
+    )
+    .await;
+    // Nothing more to send: the delivery goes on to whatever else is pending.
+    drop(to_send);
+    let composed = composed?;
 
     let mut out = Vec::new();
     let mut compose_failures = 0;
@@ -100,15 +121,16 @@ async fn send_now(app: &App, only: &[String], dry_run: bool) -> Result<Exit, Err
             }
         }
     }
-    if dry_run {
+    let Some(delivering) = delivering else {
         let skipped = write_skipped(&mut out, &app.config, only)?;
         writeln!(out, "dry run: nothing was sent or recorded")?;
         emit(&out)?;
         return Ok(exit_for(&fetched, compose_failures + skipped, 0));
-    }
+    };
 
-    let named = (!only.is_empty()).then_some(&subscribers[..]);
-    let delivered = pipeline::deliver(app, &store, named, Take::All, &Stop::never()).await?;
+    let delivered = delivering
+        .await
+        .map_err(|e| anyhow::anyhow!("the delivery stopped short: {e}"))??;
     let (report, removed) = (delivered.report, delivered.removed);
     if removed > 0 {
         writeln!(
@@ -225,9 +247,9 @@ async fn preview(
         app,
         &store,
         &[&subscriber],
-        now,
-        Keep::Rendered,
+        (now, Keep::Rendered),
         &Stop::never(),
+        None,
     )
     .await?;
     let outcome = composed.into_iter().next().map(|(_, outcome)| outcome);

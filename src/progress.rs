@@ -38,7 +38,7 @@ impl Progress {
     /// `what` names the items ("digests composed"), `doing` what a bar says ("composing").
     pub fn new(what: &'static str, doing: &'static str, total: usize) -> Self {
         let now = Instant::now();
-        let bar = (BARS.load(Ordering::Relaxed) && total > 0).then(|| {
+        let bar = BARS.load(Ordering::Relaxed).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
                     .with_style(
@@ -82,6 +82,14 @@ impl Progress {
                 self.rate(),
                 self.detail_suffix()
             );
+        }
+    }
+
+    /// Counts `n` more to do.
+    pub fn grow(&mut self, n: usize) {
+        self.total += n;
+        if let Some(bar) = &self.bar {
+            bar.set_length(self.total as u64);
         }
     }
 

@@ -316,9 +316,15 @@ impl Jobs for Service {
         }
         if job.kind == JobKind::Digest {
             let group = Plan::group(&job, &self.app.config);
-            let composed =
-                pipeline::compose(&self.app, &self.store, &group, slot, Keep::Summary, stop)
-                    .await?;
+            let composed = pipeline::compose(
+                &self.app,
+                &self.store,
+                &group,
+                (slot, Keep::Summary),
+                stop,
+                None,
+            )
+            .await?;
             let queued = composed
                 .iter()
                 .filter(|(_, o)| matches!(o, Ok(Outcome::Queued(_))))

@@ -127,6 +127,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// run, waiting `retry_delay` and doubling, and then waits in the outbox for its next attempt
 /// (exponential backoff with jitter, at most an hour); a permanent one marks the digest failed
 /// with the server's words. After `stop`, nothing new is handed to the workers.
+#[allow(clippy::too_many_arguments)]
 pub async fn deliver_pending(
     store: &SharedStore,
     mailer: &Mailer,
@@ -135,38 +136,95 @@ pub async fn deliver_pending(
     recipients: &HashMap<String, lettre::Address>,
     take: Take,
     stop: &Stop,
+    incoming: Option<Incoming>,
 ) -> Result<DeliveryReport, StoreError> {
     let mut report = DeliveryReport::default();
+    let mut progress = Progress::new("digests delivered or given up on", "sending", 0);
+    let round = Round {
+        store,
+        mailer,
+        from,
+        recipients,
+        base_delay: config.retry_delay,
+        stop,
+    };
+    // First the digests being composed, as they come: waiting ones of the same subscribers
+    // are superseded meanwhile, and are not to be sent under the composer's feet.
+    let mut retry = match incoming {
+        Some(incoming) => {
+            round
+                .run(Feed::Incoming(incoming.0), &mut report, &mut progress)
+                .await?
+        }
+        None => Vec::new(),
+    };
     let keys: HashSet<String> = recipients.keys().cloned().collect();
     let due_at = (take == Take::Due).then(Utc::now);
+    let tried: HashSet<i64> = retry.iter().map(|d| d.id).collect();
     let mut queue = store.run(move |s| s.due(Some(&keys), due_at)).await?;
-    let mut progress = Progress::new("digests delivered or given up on", "sending", queue.len());
+    // Those tried already wait for the next round, like any other failed this round.
+    queue.retain(|due| !tried.contains(&due.id));
+    progress.grow(queue.len());
     let mut delay = config.retry_delay;
-    for round in 0..=config.retries {
-        if queue.is_empty() || stop.requested() {
+    for attempt in 0..=config.retries {
+        if stop.requested() {
             break;
         }
-        if round > 0 {
-            tracing::info!("retrying {} digest(s) in {delay:?}", queue.len());
+        if attempt > 0 {
+            if retry.is_empty() {
+                break;
+            }
+            tracing::info!("retrying {} digest(s) in {delay:?}", retry.len());
             if !stop.sleep(delay).await {
                 break;
             }
             delay = delay.saturating_mul(2).min(Duration::from_secs(300));
+            queue = std::mem::take(&mut retry);
         }
-        let round = Round {
-            store,
-            mailer,
-            from,
-            recipients,
-            base_delay: config.retry_delay,
-            stop,
-        };
-        queue = round.run(queue, &mut report, &mut progress).await?;
+        if !queue.is_empty() {
+            let failed = round
+                .run(
+                    Feed::Queue(std::mem::take(&mut queue)),
+                    &mut report,
+                    &mut progress,
+                )
+                .await?;
+            retry.extend(failed);
+        }
     }
     progress.finish();
-    report.pending = queue.len() + report.claimed_elsewhere;
+    report.pending = queue.len() + retry.len() + report.claimed_elsewhere;
     mailer.outage().end_of_run(report.pending);
     Ok(report)
+}
+
+/// Digests queued while delivery runs (by `pipeline::compose`), to send as they come.
+pub struct Incoming(mpsc::UnboundedReceiver<Vec<Due>>);
+
+/// The composing side of [`Incoming`]; dropping it says nothing more will come.
+#[derive(Clone)]
+pub struct ToSend(mpsc::UnboundedSender<Vec<Due>>);
+
+impl ToSend {
+    /// Hands freshly queued digests to the delivery under way; they are sent by the next run
+    /// if it has stopped.
+    pub fn send(&self, digests: Vec<Due>) {
+        if !digests.is_empty() {
+            let _ = self.0.send(digests);
+        }
+    }
+}
+
+/// A way to hand digests to a delivery as they are queued.
+pub fn incoming() -> (ToSend, Incoming) {
+    let (to_send, incoming) = mpsc::unbounded_channel();
+    (ToSend(to_send), Incoming(incoming))
+}
+
+/// What a round sends: a list, or what comes until the sender is dropped.
+enum Feed {
+    Queue(Vec<Due>),
+    Incoming(mpsc::UnboundedReceiver<Vec<Due>>),
 }
 
 /// One pass over a list of pending digests.
@@ -191,10 +249,12 @@ impl Round<'_> {
     /// Sends `queue`; returns the digests that failed for now, to retry.
     async fn run(
         &self,
-        queue: Vec<Due>,
+        feed: Feed,
         report: &mut DeliveryReport,
         progress: &mut Progress,
     ) -> Result<Vec<Due>, StoreError> {
+        // The feeder grows the count as digests come, the writer counts them done.
+        let progress = tokio::sync::Mutex::new(progress);
         let workers = self.mailer.concurrency();
         let (to_workers, from_feeder) = mpsc::channel::<OutboxItem>(workers * 2);
         let from_feeder = tokio::sync::Mutex::new(from_feeder);
@@ -204,11 +264,7 @@ impl Round<'_> {
         let feed = async {
             // Dropping the sender at the end tells the workers there is no more.
             let to_workers = to_workers;
-            for batch in queue.chunks(CLAIM_BATCH) {
-                if self.stop.requested() {
-                    break;
-                }
-                let batch = batch.to_vec();
+            let claim_and_hand_out = async |batch: Vec<Due>| {
                 let now = Utc::now();
                 let claimed = self
                     .store
@@ -217,10 +273,32 @@ impl Round<'_> {
                 for due in &claimed.held_elsewhere {
                     tracing::info!(subscriber = %due.subscriber, digest = due.id, "being sent by another paperboy process");
                 }
-                held_elsewhere += claimed.held_elsewhere.len();
+                let held = claimed.held_elsewhere.len();
                 for item in claimed.items {
                     if to_workers.send(item).await.is_err() {
                         break;
+                    }
+                }
+                Ok::<_, StoreError>(held)
+            };
+            match feed {
+                Feed::Queue(queue) => {
+                    for batch in queue.chunks(CLAIM_BATCH) {
+                        if self.stop.requested() {
+                            break;
+                        }
+                        held_elsewhere += claim_and_hand_out(batch.to_vec()).await?;
+                    }
+                }
+                Feed::Incoming(mut incoming) => {
+                    while let Some(queued) = incoming.recv().await {
+                        if self.stop.requested() {
+                            break;
+                        }
+                        progress.lock().await.grow(queued.len());
+                        for batch in queued.chunks(CLAIM_BATCH) {
+                            held_elsewhere += claim_and_hand_out(batch.to_vec()).await?;
+                        }
                     }
                 }
             }
@@ -264,6 +342,7 @@ impl Round<'_> {
                 }
                 let done_before = report.sent + report.failed;
                 let recorded = self.record(attempts, report, &mut retry).await;
+                let mut progress = progress.lock().await;
                 progress.detail(format!(
                     "sent {}, failed {}, retrying {}",
                     report.sent,

@@ -7,12 +7,14 @@ mod likes;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::app::App;
+use crate::config::DeliveryConfig;
 use crate::config::Subscriber;
-use crate::deliver::{self, DeliveryReport, Take};
+use crate::deliver::{self, DeliveryReport, Incoming, Mailer, Take, ToSend};
 use crate::digest::{
     self, DigestError, Eligible, Keep, Outcome, Queued, TopicMatches, TopicSet, UpvoteRule,
 };
@@ -21,7 +23,7 @@ use crate::progress::Progress;
 use crate::source::FetchRequest;
 use crate::stop::Stop;
 use crate::store::{
-    Cursor, DigestContent, NewDigest, Packed, Recorded, SharedStore, StoreError, StoredPaper,
+    Cursor, DigestContent, Due, NewDigest, Packed, Recorded, SharedStore, StoreError, StoredPaper,
 };
 use crate::topics::{PaperIndex, PaperSet, QueryId, QuerySet};
 
@@ -133,20 +135,22 @@ const CHUNK: usize = 256;
 /// Composes this period's digest for each of `subscribers` and puts it in the outbox. A
 /// render failure affects only its own subscriber, who is composed again next time. After
 /// `stop`, the subscribers not reached yet are left out. Those who unsubscribed are not
-/// composed for, and come last.
+/// composed for, and come last. Each digest queued is handed to `to_send` as soon as it is
+/// recorded, if a delivery runs beside ([`deliver_while_composing`]).
 pub async fn compose<'s>(
     app: &App,
     store: &SharedStore,
     subscribers: &[&'s Subscriber],
-    slot: DateTime<Utc>,
-    keep: Keep,
+    (slot, keep): (DateTime<Utc>, Keep),
     stop: &Stop,
+    to_send: Option<&ToSend>,
 ) -> Result<Composed<'s>, StoreError> {
     let unsubscribed = store.run(|s| s.unsubscribed_keys()).await?;
     let (gone, subscribed): (Vec<&Subscriber>, Vec<&Subscriber>) = subscribers
         .iter()
         .partition(|s| unsubscribed.contains(&s.key));
-    let mut outcomes = compose_subscribed(app, store, &subscribed, slot, keep, stop).await?;
+    let mut outcomes =
+        compose_subscribed(app, store, &subscribed, (slot, keep), stop, to_send).await?;
     outcomes.extend(gone.into_iter().map(|s| (s, Ok(Outcome::Unsubscribed))));
     Ok(outcomes)
 }
@@ -155,9 +159,9 @@ async fn compose_subscribed<'s>(
     app: &App,
     store: &SharedStore,
     subscribers: &[&'s Subscriber],
-    slot: DateTime<Utc>,
-    keep: Keep,
+    (slot, keep): (DateTime<Utc>, Keep),
     stop: &Stop,
+    to_send: Option<&ToSend>,
 ) -> Result<Composed<'s>, StoreError> {
     let now = Utc::now();
     let (up_to, first_lower, cursors) = store
@@ -334,14 +338,14 @@ async fn compose_subscribed<'s>(
         let recording = store.start(move |s| s.record_digests(&periods));
         if let Some(last) = writing.replace((chunk, results, Box::pin(recording))) {
             let count = last.0.len();
-            settle(last, &mut outcomes).await?;
+            settle(last, &mut outcomes, to_send).await?;
             progress.add(count);
         }
         tokio::task::yield_now().await;
     }
     if let Some(last) = writing.take() {
         let count = last.0.len();
-        settle(last, &mut outcomes).await?;
+        settle(last, &mut outcomes, to_send).await?;
         progress.add(count);
     }
     progress.finish();
@@ -358,11 +362,14 @@ type Writing<'c, 's> = (
 
 /// Waits for a chunk's periods to be recorded and adds its subscribers' outcomes: a period
 /// another process recorded first is one composed meanwhile.
+/// The digests queued go to `to_send`, if a delivery is under way.
 async fn settle<'s>(
     (chunk, results, recording): Writing<'_, 's>,
     outcomes: &mut Composed<'s>,
+    to_send: Option<&ToSend>,
 ) -> Result<(), StoreError> {
     let mut recorded = recording.await?.into_iter();
+    let mut queued = Vec::new();
     for (subscriber, result) in chunk.iter().zip(results) {
         // The recorded periods are those of the results that made one, in order.
         let outcome = match result {
@@ -372,10 +379,20 @@ async fn settle<'s>(
                     tracing::info!(subscriber = %subscriber.email, "composed meanwhile by another paperboy process");
                     Ok(Outcome::AlreadyComposed)
                 }
+                Some(Recorded::Queued(id)) => {
+                    queued.push(Due {
+                        id,
+                        subscriber: subscriber.key.clone(),
+                    });
+                    Ok(outcome)
+                }
                 _ => Ok(outcome),
             },
         };
         outcomes.push((*subscriber, outcome));
+    }
+    if let Some(to_send) = to_send {
+        to_send.send(queued);
     }
     Ok(())
 }
@@ -515,42 +532,95 @@ pub async fn deliver(
     take: Take,
     stop: &Stop,
 ) -> Result<Delivered, StoreError> {
-    let now = Utc::now();
-    // A subscriber skipped for a problem in the config is still one: their digests wait.
-    let skipped = app.config.skipped.iter().filter_map(|s| s.key.clone());
-    let everyone: HashSet<String> = app.recipients.keys().cloned().chain(skipped).collect();
-    let loaded_at = app.loaded_at;
-    let removed = store
-        .run(move |s| s.fail_unsubscribed(&everyone, loaded_at, now))
-        .await?;
-    if removed > 0 {
-        tracing::info!("{removed} pending digest(s) of removed subscribers left the outbox");
-    }
-    let selected;
-    let recipients = match only {
-        Some(subscribers) => {
-            selected = crate::app::recipients(subscribers.iter().copied());
-            &selected
+    Delivery::new(app, store, only, take, stop).run(None).await
+}
+
+/// Starts delivering, on the runtime's workers, the digests [`compose`] hands to the returned
+/// [`ToSend`] as it records them, and once it has dropped it, everything else pending, as
+/// [`deliver`] with [`Take::All`] does: so that sending overlaps composing (`send-now`).
+pub fn deliver_while_composing(
+    app: &App,
+    store: &SharedStore,
+    only: Option<&[&Subscriber]>,
+    stop: &Stop,
+) -> (
+    ToSend,
+    tokio::task::JoinHandle<Result<Delivered, StoreError>>,
+) {
+    let (to_send, incoming) = deliver::incoming();
+    let delivery = Delivery::new(app, store, only, Take::All, stop);
+    (to_send, tokio::spawn(delivery.run(Some(incoming))))
+}
+
+/// What delivering needs of the app, owned, so that it can run as a task of its own.
+struct Delivery {
+    store: SharedStore,
+    mailer: Arc<Mailer>,
+    config: DeliveryConfig,
+    from: lettre::Address,
+    recipients: HashMap<String, lettre::Address>,
+    /// Everyone the config lists, skipped or not: the digests of others leave the outbox.
+    everyone: HashSet<String>,
+    loaded_at: DateTime<Utc>,
+    take: Take,
+    stop: Stop,
+}
+
+impl Delivery {
+    fn new(
+        app: &App,
+        store: &SharedStore,
+        only: Option<&[&Subscriber]>,
+        take: Take,
+        stop: &Stop,
+    ) -> Delivery {
+        // A subscriber skipped for a problem in the config is still one: their digests wait.
+        let skipped = app.config.skipped.iter().filter_map(|s| s.key.clone());
+        Delivery {
+            store: store.clone(),
+            mailer: Arc::clone(&app.mailer),
+            config: app.config.delivery.clone(),
+            from: app.config.mail.from.email.clone(),
+            recipients: match only {
+                Some(subscribers) => crate::app::recipients(subscribers.iter().copied()),
+                None => app.recipients.clone(),
+            },
+            everyone: app.recipients.keys().cloned().chain(skipped).collect(),
+            loaded_at: app.loaded_at,
+            take,
+            stop: stop.clone(),
         }
-        None => &app.recipients,
-    };
-    let report = deliver::deliver_pending(
-        store,
-        &app.mailer,
-        &app.config.delivery,
-        &app.config.mail.from.email,
-        recipients,
-        take,
-        stop,
-    )
-    .await?;
-    if report != DeliveryReport::default() {
-        tracing::info!(
-            sent = report.sent,
-            pending = report.pending,
-            failed = report.failed,
-            "delivery done"
-        );
     }
-    Ok(Delivered { report, removed })
+
+    async fn run(self, incoming: Option<Incoming>) -> Result<Delivered, StoreError> {
+        let now = Utc::now();
+        let (everyone, loaded_at) = (self.everyone, self.loaded_at);
+        let removed = self
+            .store
+            .run(move |s| s.fail_unsubscribed(&everyone, loaded_at, now))
+            .await?;
+        if removed > 0 {
+            tracing::info!("{removed} pending digest(s) of removed subscribers left the outbox");
+        }
+        let report = deliver::deliver_pending(
+            &self.store,
+            &self.mailer,
+            &self.config,
+            &self.from,
+            &self.recipients,
+            self.take,
+            &self.stop,
+            incoming,
+        )
+        .await?;
+        if report != DeliveryReport::default() {
+            tracing::info!(
+                sent = report.sent,
+                pending = report.pending,
+                failed = report.failed,
+                "delivery done"
+            );
+        }
+        Ok(Delivered { report, removed })
+    }
 }
