@@ -30,6 +30,7 @@
 //! | sigkill_during_sending_then_restart | send-now killed with SIGKILL mid-send | restart delivers the rest at once, nobody twice but the in-flight |
 //! | sigkill_during_state_writes | send-now killed again and again while writing the state | integrity_check ok, one digest per subscriber in the end |
 //! | read_only_state_folder | the state folder cannot be written | a clear error naming state.path, nothing sent, nothing written |
+//! | full_state_folder | the state cannot grow (a file size limit, as a full disk) | an error naming the state, exit 1, nothing sent; the database intact, the next run delivers once |
 //! | locked_database | another process holds the write lock | busy timeout, then an error naming the state, exit 1, nothing sent |
 //! | one_subscribers_problem_skips_only_them | a bad topic, time zone, address, subscriber file | those skipped and listed, the others delivered, exit 1; status and check show them |
 //! | a_problem_in_a_global_section_rejects_the_whole_config | `[digest] max_papers = 0` besides | exit 2 listing both kinds, nothing sent or created |
@@ -849,6 +850,75 @@ async fn read_only_state_folder() {
     assert_eq!(env.mails().len(), 3, "nothing sent that is not recorded");
     assert_eq!(listing(&state), files_before, "nothing written beside it");
     assert_eq!(std::fs::read(env.state_path()).unwrap(), db_before);
+}
+
+/// A full disk, as near as a test can make one: the child may not write any file past 32 KiB
+/// (`RLIMIT_FSIZE`, with `SIGXFSZ` ignored so that the write fails rather than the process):
+/// the database opens (its shared-memory file is 32 KiB) and its write-ahead log fills up
+/// while the run writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_state_folder() {
+    let env = three().await;
+    let first = env.run(&["send-now"]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_each_got_one(&env, &[ALICE, BOB, CAROL]);
+
+    let mut items: Vec<serde_json::Value> = serde_json::from_str(FIXTURE).unwrap();
+    items.push(hf_item(
+        "2606.20001",
+        "A Paper For A Full Disk",
+        "s.",
+        &["A"],
+        500,
+    ));
+    env.serve_papers(&serde_json::Value::Array(items).to_string())
+        .await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    command
+        .arg("--config")
+        .arg(&env.config)
+        .arg("send-now")
+        .env("RUST_LOG", "info");
+    // SAFETY: between fork and exec only async-signal-safe calls: setrlimit and signal.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 32768,
+                rlim_max: 32768,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let full = command.output().await.unwrap();
+    let log = stderr(&full);
+    assert_eq!(full.status.code(), Some(1), "{log}");
+    assert!(log.contains("state database: disk I/O error"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(env.mails().len(), 3, "nothing sent that is not recorded");
+
+    let conn = rusqlite::Connection::open(env.state_path()).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    drop(conn);
+    // Room again: the new paper goes out, once to each.
+    let next = env.run(&["send-now"]).await;
+    assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
+    let counts = received(&env);
+    for address in [ALICE, BOB, CAROL] {
+        assert_eq!(counts.get(address), Some(&2), "{counts:?}");
+    }
+    let last: Vec<_> = env.mails().into_iter().skip(3).collect();
+    assert!(
+        last.iter()
+            .all(|m| m.text.contains("A Paper For A Full Disk")),
+        "the new paper in each new digest"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -114,10 +114,15 @@ pub(super) fn withdraw_digest(
     now: DateTime<Utc>,
     owner: &str,
 ) -> rusqlite::Result<bool> {
-    let changed = conn.execute(
-        &format!("{WITHDRAW} AND id = ?4"),
-        params![DigestStatus::Unsubscribed, time_key(now), owner, id],
-    )?;
+    // Asked for every digest claimed: compiled once.
+    let changed = conn
+        .prepare_cached(&format!("{WITHDRAW} AND id = ?4"))?
+        .execute(params![
+            DigestStatus::Unsubscribed,
+            time_key(now),
+            owner,
+            id
+        ])?;
     Ok(changed == 1)
 }
 
