@@ -29,14 +29,31 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::SendNow {
             subscriber,
             dry_run,
-        } => send_now(&App::load(&path)?, &subscriber, dry_run).await,
-        Command::Run => crate::daemon::run(path.clone(), App::load(&path)?).await,
+        } => {
+            let app = App::load(&path)?;
+            let state = app.config.state_path.clone();
+            send_now(&app, &subscriber, dry_run)
+                .await
+                .map_err(|e| e.naming_state(&state))
+        }
+        Command::Run => {
+            let app = App::load(&path)?;
+            let state = app.config.state_path.clone();
+            crate::daemon::run(path.clone(), app)
+                .await
+                .map_err(|e| e.naming_state(&state))
+        }
         Command::Preview {
             subscriber,
             out,
             format,
         } => preview(&App::load(&path)?, &subscriber, out.as_deref(), format).await,
-        Command::Fetch { since } => fetch(&App::load(&path)?, since).await,
+        Command::Fetch { since } => {
+            let app = App::load(&path)?;
+            fetch(&app, since)
+                .await
+                .map_err(|e| e.naming_state(&app.config.state_path))
+        }
         Command::Resubscribe { email } => {
             let config = Config::load_serving(&path)?;
             config.log_problems();

@@ -40,6 +40,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// A state database error met while running, said with the file it is about: SQLite's
+    /// words alone ("disk I/O error", "database is locked") do not say where.
+    pub fn naming_state(self, path: &std::path::Path) -> Error {
+        match self {
+            Error::Runtime(e)
+                if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Sql(_))) =>
+            {
+                Error::Runtime(e.context(format!("state.path \"{}\"", path.display())))
+            }
+            other => other,
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::Setup(_) | Error::AlreadyRunning { .. } => {

@@ -897,6 +897,10 @@ async fn full_state_folder() {
     let log = stderr(&full);
     assert_eq!(full.status.code(), Some(1), "{log}");
     assert!(log.contains("state database: disk I/O error"), "{log}");
+    assert!(
+        log.contains(&format!("state.path \"{}\"", env.state_path().display())),
+        "{log}"
+    );
     assert!(!log.contains("panicked"), "{log}");
     assert_eq!(env.mails().len(), 3, "nothing sent that is not recorded");
 
