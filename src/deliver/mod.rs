@@ -126,7 +126,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// at most the digests in flight. A transient failure is retried up to `retries` times in the
 /// run, waiting `retry_delay` and doubling, and then waits in the outbox for its next attempt
 /// (exponential backoff with jitter, at most an hour); a permanent one marks the digest failed
-/// with the server's words. After `stop`, nothing new is handed to the workers.
+/// with the server's words. After `stop`, nothing new is handed to the workers. With
+/// `incoming`, the digests it brings are sent first, as they come, and the rest of what is
+/// pending once it is closed.
 #[allow(clippy::too_many_arguments)]
 pub async fn deliver_pending(
     store: &SharedStore,
@@ -246,7 +248,7 @@ struct Attempt {
 }
 
 impl Round<'_> {
-    /// Sends `queue`; returns the digests that failed for now, to retry.
+    /// Sends what `feed` brings; returns the digests that failed for now, to retry.
     async fn run(
         &self,
         feed: Feed,

@@ -361,8 +361,8 @@ type Writing<'c, 's> = (
 );
 
 /// Waits for a chunk's periods to be recorded and adds its subscribers' outcomes: a period
-/// another process recorded first is one composed meanwhile.
-/// The digests queued go to `to_send`, if a delivery is under way.
+/// another process recorded first is one composed meanwhile. The digests queued go to
+/// `to_send`, if a delivery is under way.
 async fn settle<'s>(
     (chunk, results, recording): Writing<'_, 's>,
     outcomes: &mut Composed<'s>,
