@@ -14,6 +14,7 @@
 //! cargo run --release --example throughput -- --reps 5 --stock 2000 --ours 50000
 //! cargo run --release --example throughput -- --e2e 20000,100000 --e2e-reps 3
 //! cargo run --release --example throughput -- --e2e 0                           # SMTP only
+//! cargo run --release --example throughput -- --e2e 100000 --state-days 30     # the state
 //! ```
 //!
 //! The sink answers 250 to everything (DATA with dot-termination, pipelined commands in
@@ -52,6 +53,8 @@ struct Options {
     e2e: Vec<usize>,
     /// End-to-end runs per subscriber count.
     e2e_reps: usize,
+    /// Daily runs to simulate on the state of the last end-to-end run of each size; 0: none.
+    state_days: usize,
 }
 
 impl Options {
@@ -62,6 +65,7 @@ impl Options {
             ours: 20_000,
             e2e: vec![20_000],
             e2e_reps: 1,
+            state_days: 0,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
@@ -72,6 +76,7 @@ impl Options {
                 "--stock" => options.stock = number(&value),
                 "--ours" => options.ours = number(&value),
                 "--e2e-reps" => options.e2e_reps = number(&value).max(1),
+                "--state-days" => options.state_days = number(&value),
                 "--e2e" => options.e2e = value.split(',').map(number).filter(|&n| n > 0).collect(),
                 _ => usage(&flag),
             }
@@ -83,7 +88,7 @@ impl Options {
 fn usage(flag: &str) -> ! {
     eprintln!(
         "unknown or incomplete option {flag}; use --reps N, --stock N, --ours N, \
-         --e2e N[,N...] (0: none), --e2e-reps N"
+         --e2e N[,N...] (0: none), --e2e-reps N, --state-days N"
     );
     std::process::exit(2)
 }
@@ -137,7 +142,7 @@ async fn main() {
     println!("ratio: {:.1}x", ours_median / stock_median);
 
     if !options.e2e.is_empty() {
-        e2e::run_all(&options.e2e, options.e2e_reps).await;
+        e2e::run_all(&options.e2e, options.e2e_reps, options.state_days).await;
     }
 }
 

@@ -102,7 +102,7 @@ async fn signing_env_with(key: &str, more: &str) -> TestEnv {
 fn outbox_message(env: &TestEnv) -> Vec<u8> {
     let conn = rusqlite::Connection::open(env.state_path()).unwrap();
     let stored: Vec<u8> = conn
-        .query_row("SELECT message FROM digests", [], |r| r.get(0))
+        .query_row("SELECT message FROM messages", [], |r| r.get(0))
         .unwrap();
     paperboy::store::unpack(stored).unwrap()
 }

@@ -98,7 +98,7 @@ struct Run {
     papers_per_digest: f64,
 }
 
-pub async fn run_all(sizes: &[usize], reps: usize) {
+pub async fn run_all(sizes: &[usize], reps: usize, state_days: usize) {
     let binary = paperboy_binary();
     let papers = generate_papers();
     let vocabulary = vocabulary(&papers);
@@ -112,7 +112,8 @@ pub async fn run_all(sizes: &[usize], reps: usize) {
     for &size in sizes {
         let mut runs = Vec::new();
         for rep in 0..reps {
-            let run = run_once(&binary, &server, &vocabulary, size, rep == reps - 1).await;
+            let last = rep == reps - 1;
+            let run = run_once(&binary, &server, &vocabulary, size, last, state_days).await;
             println!(
                 "  {size} subscribers: {:.1} s, {:.0} digests/s, peak RSS {} MiB, state {} MiB, {:.1} papers a digest",
                 run.wall.as_secs_f64(),
@@ -181,6 +182,7 @@ async fn run_once(
     vocabulary: &[String],
     subscribers: usize,
     analyse_state: bool,
+    state_days: usize,
 ) -> Run {
     let dir = tempfile::tempdir().expect("a temp dir");
     let sink = Sink::start(true).await;
@@ -251,6 +253,9 @@ async fn run_once(
             |sql: &str| -> f64 { conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as f64 };
         count("SELECT count(*) FROM digest_papers") / count("SELECT count(*) FROM digests")
     };
+    if analyse_state && state_days > 0 {
+        daily_runs(&db, subscribers, state_days);
+    }
     if analyse_state {
         state_growth(&db, subscribers);
     }
@@ -281,8 +286,7 @@ fn state_growth(db: &Path, subscribers: usize) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch("VACUUM").unwrap();
     let whole = size();
-    conn.execute_batch("UPDATE digests SET message = NULL; VACUUM")
-        .unwrap();
+    conn.execute_batch("DELETE FROM messages; VACUUM").unwrap();
     let without_bodies = size();
     conn.execute_batch("DELETE FROM digest_papers; DELETE FROM digests; VACUUM")
         .unwrap();
@@ -303,6 +307,95 @@ fn state_growth(db: &Path, subscribers: usize) {
         HISTORY_DAYS + 1.0,
         month / 1048576.0
     );
+}
+
+/// The state after `days` daily runs, simulated on a copy of one run's state: each day
+/// prunes through paperboy's own code, as a run's fetch does (bodies sent more than
+/// `keep_messages` ago, digests composed more than `keep_history` ago, the defaults), then
+/// adds what a run adds: 1,000 papers and one sent digest per subscriber, with the last
+/// day's message bodies and papers under new ids. The database file is measured as it is,
+/// free pages and all.
+fn daily_runs(db: &Path, subscribers: usize, days: usize) {
+    use chrono::SecondsFormat;
+    let key = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, false);
+    let copy = db.with_file_name("days.db");
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    drop(conn);
+    std::fs::copy(db, &copy).unwrap();
+    let size = || std::fs::metadata(&copy).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0;
+    let n = subscribers as i64;
+    // Day 0 is the run: its first send is the moment each later day repeats, so that, as in
+    // a run, yesterday's bodies are still there when today's are written.
+    let start: String = rusqlite::Connection::open(&copy)
+        .unwrap()
+        .query_row("SELECT min(sent_at) FROM digests", [], |r| r.get(0))
+        .unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339(&start)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let began = Instant::now();
+    let mut largest: f64 = 0.0;
+    for day in 1..days as i64 {
+        let now = start + chrono::Duration::days(day);
+        let mut store = paperboy::store::Store::open(&copy).unwrap();
+        store
+            .prune_messages(now - chrono::Duration::days(1))
+            .unwrap();
+        store
+            .prune_history(now - chrono::Duration::days(14))
+            .unwrap();
+        drop(store);
+        let mut conn = rusqlite::Connection::open(&copy).unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO papers (arxiv_id, title, summary, authors, categories, published_at,
+                upvotes, num_comments, github_repo, github_stars, project_page, ai_summary,
+                ai_keywords, organization, source, first_seen_at, updated_at)
+             SELECT arxiv_id || '.' || ?1, title, summary, authors, categories, published_at,
+                upvotes, num_comments, github_repo, github_stars, project_page, ai_summary,
+                ai_keywords, organization, source, ?2, ?2
+             FROM papers WHERE arxiv_id NOT LIKE '%.%.%'",
+            rusqlite::params![day, key(now)],
+        )
+        .unwrap();
+        // Yesterday's digests are ids (day - 1) * n + 1 ..= day * n.
+        tx.execute(
+            "INSERT INTO digests (id, subscriber, slot, window_end_seq, composed_at, status,
+                attempts, last_attempt_at, sent_at, message_id)
+             SELECT id + ?1, subscriber, ?2, window_end_seq, ?2, 'sent', 1, ?2, ?2,
+                printf('<digest.%d.%s>', ?3, subscriber)
+             FROM digests WHERE id > ?4 AND id <= ?5",
+            rusqlite::params![n, key(now), day, (day - 1) * n, day * n],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO messages (digest_id, message)
+             SELECT digest_id + ?1, message FROM messages
+             WHERE digest_id > ?2 AND digest_id <= ?3",
+            rusqlite::params![n, (day - 1) * n, day * n],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO digest_papers (digest_id, arxiv_id, position)
+             SELECT digest_id + ?1, substr(arxiv_id, 1, 10) || '.' || ?2, position
+             FROM digest_papers WHERE digest_id > ?3 AND digest_id <= ?4",
+            rusqlite::params![n, day, (day - 1) * n, day * n],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        drop(conn);
+        largest = largest.max(size());
+    }
+    println!(
+        "  state after {days} simulated daily runs of {subscribers} subscribers: {:.0} MiB (the largest along the way), simulated in {:.0} s",
+        largest,
+        began.elapsed().as_secs_f64()
+    );
+    if std::env::var_os("THROUGHPUT_KEEP").is_none() {
+        let _ = std::fs::remove_file(&copy);
+    }
 }
 
 fn folder_size(dir: &Path) -> u64 {

@@ -291,7 +291,7 @@ UPDATE papers SET moved = 1;
 "#;
 
 /// Which papers a digest carried, a fifth of the size: 100,000 subscribers add a million rows
-/// a day. The rows live in their key (no rowid table beside an index), and the subscriber,
+/// a day; and the message bodies apart from the digests. The rows live in their key (no rowid table beside an index), and the subscriber,
 /// which the digest names, is no longer copied into each row with an index of its own: the
 /// history is asked by subscriber through their digests.
 const SCHEMA_7: &str = r#"
@@ -305,6 +305,18 @@ INSERT INTO digest_papers_v7 (digest_id, arxiv_id, position)
     SELECT digest_id, arxiv_id, position FROM digest_papers;
 DROP TABLE digest_papers;
 ALTER TABLE digest_papers_v7 RENAME TO digest_papers;
+
+-- Message bodies in a table of their own: a digest row that held one kept a leaf page's worth
+-- of it in place after the body was dropped (new rows only ever go at the end), so the
+-- digests table grew by ~4 KB a digest for as long as the digest was kept.
+CREATE TABLE messages (
+    digest_id  INTEGER PRIMARY KEY REFERENCES digests (id) ON DELETE CASCADE,
+    message    BLOB NOT NULL
+);
+INSERT INTO messages (digest_id, message)
+    SELECT id, message FROM digests WHERE message IS NOT NULL;
+DROP INDEX digests_with_message;
+ALTER TABLE digests DROP COLUMN message;
 "#;
 
 /// Brings the schema up to date in one transaction. Foreign keys must be off meanwhile (and
@@ -417,7 +429,20 @@ mod tests {
         let before = rows(&conn);
         migrate(&mut conn).unwrap();
         assert_eq!(version(&conn).unwrap(), MIGRATIONS.len() as i64);
-        assert_eq!(rows(&conn), before);
+        // The bodies moved to a table of their own.
+        let after: Vec<DigestRow> = conn
+            .prepare(
+                "SELECT d.id, d.status, d.attempts, d.last_error, m.message
+                 FROM digests d LEFT JOIN messages m ON m.digest_id = d.id ORDER BY d.id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(after, before);
         // Schema 6 knows superseded digests and each pending one's next attempt.
         conn.execute(
             "UPDATE digests SET status = 'superseded', superseded_by = 2,

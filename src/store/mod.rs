@@ -717,8 +717,9 @@ impl Store {
     /// Digests waiting in the outbox, oldest first; only those of `subscribers` when given.
     pub fn pending(&self, subscribers: Option<&[String]>) -> Result<Vec<OutboxItem>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, subscriber, slot, message, attempts FROM digests
-             WHERE status = 'pending' ORDER BY id",
+            "SELECT d.id, d.subscriber, d.slot, m.message, d.attempts
+             FROM digests d LEFT JOIN messages m ON m.digest_id = d.id
+             WHERE d.status = 'pending' ORDER BY d.id",
         )?;
         let items = stmt.query_map([], |r| {
             Ok(OutboxItem {
@@ -807,8 +808,11 @@ impl Store {
         let before = time_key(before);
         self.write(|conn| {
             Ok(conn.execute(
-                "UPDATE digests SET message = NULL
-                 WHERE message IS NOT NULL AND status = 'sent' AND sent_at < ?1",
+                // Only digests from the oldest with a body on can have one.
+                "DELETE FROM messages WHERE digest_id IN (
+                     SELECT id FROM digests
+                     WHERE id >= (SELECT min(digest_id) FROM messages)
+                       AND status = 'sent' AND sent_at < ?1)",
                 [before],
             )?)
         })
@@ -896,14 +900,16 @@ fn cursor(conn: &Connection, subscriber: &str) -> rusqlite::Result<Option<Cursor
 /// Marks `older` superseded by `by`, if every one of them is still waiting and not being sent.
 fn supersede(conn: &Connection, older: &[i64], by: i64, now: &str) -> rusqlite::Result<bool> {
     let mut mark = conn.prepare_cached(
-        "UPDATE digests SET status = ?3, superseded_by = ?2, message = NULL,
+        "UPDATE digests SET status = ?3, superseded_by = ?2,
             claimed_until = NULL, claimed_by = NULL, next_attempt_at = NULL
          WHERE id = ?1 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < ?4)",
     )?;
+    let mut drop_message = conn.prepare_cached("DELETE FROM messages WHERE digest_id = ?1")?;
     for id in older {
         if mark.execute(params![id, by, DigestStatus::Superseded, now])? != 1 {
             return Ok(false);
         }
+        drop_message.execute([id])?;
     }
     Ok(true)
 }
@@ -936,8 +942,8 @@ fn insert_digest(conn: &Connection, digest: &NewDigest) -> rusqlite::Result<Reco
     };
     conn.prepare_cached(
         "INSERT INTO digests (subscriber, slot, window_end_seq, composed_at, status,
-            message_id, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            message_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         digest.subscriber,
@@ -946,9 +952,10 @@ fn insert_digest(conn: &Connection, digest: &NewDigest) -> rusqlite::Result<Reco
         time_key(digest.composed_at),
         DigestStatus::Pending,
         message_id,
-        message.as_bytes(),
     ])?;
     let id = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO messages (digest_id, message) VALUES (?1, ?2)")?
+        .execute(params![id, message.as_bytes()])?;
     let mut insert_paper = conn.prepare_cached(
         "INSERT INTO digest_papers (digest_id, arxiv_id, position) VALUES (?1, ?2, ?3)",
     )?;
@@ -1188,7 +1195,10 @@ mod tests {
         assert_eq!(store.prune_messages(t0 + day * 23).unwrap(), 1);
         let bodies: Vec<(i64, bool)> = store
             .conn
-            .prepare("SELECT id, message IS NOT NULL FROM digests ORDER BY id")
+            .prepare(
+                "SELECT d.id, m.digest_id IS NOT NULL FROM digests d
+                 LEFT JOIN messages m ON m.digest_id = d.id ORDER BY d.id",
+            )
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
@@ -1319,7 +1329,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(indexes, 4);
+        assert_eq!(indexes, 3);
         // The empty periods became cursors, past the last window of each subscriber.
         let cursors = store.cursors().unwrap();
         let ends: Vec<(&str, i64)> = ["alice@example.org", "bob@example.org", "carol@example.org"]

@@ -106,8 +106,10 @@ impl Store {
         let holder = &self.holder;
         write(&mut self.conn, |conn| {
             let mut claimed = ClaimedBatch::default();
-            let mut body =
-                conn.prepare_cached("SELECT slot, message, attempts FROM digests WHERE id = ?1")?;
+            let mut body = conn.prepare_cached(
+                "SELECT d.slot, m.message, d.attempts
+                     FROM digests d LEFT JOIN messages m ON m.digest_id = d.id WHERE d.id = ?1",
+            )?;
             for due in batch {
                 match claim_one(conn, holder, due.id, now, until, &owner)? {
                     Claim::Claimed => {
@@ -175,7 +177,7 @@ impl Store {
                 conn.execute(
                     "UPDATE digests SET status = 'pending', attempts = 0, next_attempt_at = NULL,
                         last_attempt_at = ?1, claimed_until = NULL, claimed_by = NULL
-                     WHERE status = 'failed' AND message IS NOT NULL",
+                     WHERE status = 'failed' AND id IN (SELECT digest_id FROM messages)",
                     [time_key(now)],
                 )?
             } else {

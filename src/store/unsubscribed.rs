@@ -50,6 +50,11 @@ impl Store {
                 &format!("{WITHDRAW} AND subscriber = ?4"),
                 params![DigestStatus::Unsubscribed, time_key(now), owner, subscriber],
             )?;
+            conn.execute(
+                "DELETE FROM messages WHERE digest_id IN
+                     (SELECT id FROM digests WHERE subscriber = ?1 AND status = 'unsubscribed')",
+                [subscriber],
+            )?;
             Ok(Unsubscribe { new, withdrawn })
         })
     }
@@ -102,7 +107,7 @@ impl Store {
 /// marked sent, as it should be; if not, it is back without a claim, and withdrawn when next
 /// claimed). Its message is dropped: nothing will send it. Parameters: the status, now, this
 /// process's claim owner.
-const WITHDRAW: &str = "UPDATE digests SET status = ?1, message = NULL, claimed_until = NULL,
+const WITHDRAW: &str = "UPDATE digests SET status = ?1, claimed_until = NULL,
         claimed_by = NULL, last_attempt_at = ?2
     WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < ?2 OR claimed_by = ?3)
       AND subscriber IN (SELECT subscriber FROM unsubscribed)";
@@ -123,6 +128,10 @@ pub(super) fn withdraw_digest(
             owner,
             id
         ])?;
+    if changed == 1 {
+        conn.prepare_cached("DELETE FROM messages WHERE digest_id = ?1")?
+            .execute([id])?;
+    }
     Ok(changed == 1)
 }
 
