@@ -301,6 +301,9 @@ impl Store {
 
     fn setup(mut conn: Connection) -> Result<Store> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // 32 MiB of pages rather than SQLite's 2: a large run's messages are read back to be
+        // sent moments after they were written, and would be read from the file again.
+        conn.pragma_update(None, "cache_size", -32768)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         migrations::migrate(&mut conn)?;
