@@ -66,12 +66,7 @@ impl Progress {
         self.done += n;
         if let Some(bar) = &self.bar {
             bar.set_position(self.done as u64);
-            let detail = if self.detail.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", self.detail)
-            };
-            bar.set_message(format!("{}/s{detail}", self.rate()));
+            bar.set_message(format!("{}/s{}", self.rate(), self.detail_suffix(", ")));
         } else if self.last_logged.elapsed() >= EVERY {
             self.last_logged = Instant::now();
             tracing::info!(
@@ -80,7 +75,7 @@ impl Progress {
                 self.total,
                 self.what,
                 self.rate(),
-                self.detail_suffix()
+                self.detail_suffix(": ")
             );
         }
     }
@@ -112,16 +107,17 @@ impl Progress {
                 self.what,
                 self.started.elapsed().as_secs_f64(),
                 self.rate(),
-                self.detail_suffix()
+                self.detail_suffix(": ")
             );
         }
     }
 
-    fn detail_suffix(&self) -> String {
+    /// The detail after `separator`, or nothing without one.
+    fn detail_suffix(&self, separator: &str) -> String {
         if self.detail.is_empty() {
             String::new()
         } else {
-            format!(": {}", self.detail)
+            format!("{separator}{}", self.detail)
         }
     }
 
@@ -164,7 +160,7 @@ mod tests {
         progress.detail("sent 1 · failed 1".into());
         progress.add(2);
         assert_eq!(progress.done, 2);
-        assert_eq!(progress.detail_suffix(), ": sent 1 · failed 1");
+        assert_eq!(progress.detail_suffix(": "), ": sent 1 · failed 1");
         progress.finish();
     }
 }

@@ -778,23 +778,11 @@ async fn paperboy_unprivileged(env: &TestEnv, args: &[&str]) -> std::process::Ou
         }
         binary = copy;
     }
-    let mut command = tokio::process::Command::new(&binary);
-    command
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
-        .env("RUST_LOG", "info");
+    let mut command = paperboy_command(&binary, &env.config, args);
     if root {
         command.uid(NOBODY).gid(NOBODY);
     }
-    let out = command.output().await.unwrap();
-    eprintln!(
-        "$ paperboy {}\n--- stdout\n{}--- stderr\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    output_shown(command, args).await
 }
 
 fn chmod(path: &std::path::Path, mode: u32) {
@@ -873,12 +861,8 @@ async fn full_state_folder() {
     ));
     env.serve_papers(&serde_json::Value::Array(items).to_string())
         .await;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
-    command
-        .arg("--config")
-        .arg(&env.config)
-        .arg("send-now")
-        .env("RUST_LOG", "info");
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_paperboy"));
+    let mut command = paperboy_command(binary, &env.config, &["send-now"]);
     // SAFETY: between fork and exec only async-signal-safe calls: setrlimit and signal.
     unsafe {
         command.pre_exec(|| {
@@ -893,7 +877,7 @@ async fn full_state_folder() {
             Ok(())
         });
     }
-    let full = command.output().await.unwrap();
+    let full = output_shown(command, &["send-now"]).await;
     let log = stderr(&full);
     assert_eq!(full.status.code(), Some(1), "{log}");
     assert!(log.contains("state database: disk I/O error"), "{log}");

@@ -174,20 +174,14 @@ fn query_text() -> impl Strategy<Value = String> {
 /// A paper for parsed queries to be matched against, so matching is exercised too.
 fn paper() -> Paper {
     Paper {
-        arxiv_id: "2606.00001".into(),
-        title: "Large Language Models as Agents: Diffusion, Robustness, and LLMs".into(),
         summary: "We study models. Embeddings of text-to-image diffusion are robust.".into(),
         authors: vec!["Ada Lovelace".into(), "Charles Babbage".into()],
         categories: vec!["cs.LG".into(), "cs.CL".into()],
-        published_at: None,
         upvotes: Some(3),
-        num_comments: 0,
-        github_repo: None,
-        github_stars: None,
-        project_page: None,
-        ai_summary: None,
-        ai_keywords: Vec::new(),
-        organization: None,
+        ..Paper::new(
+            "2606.00001",
+            "Large Language Models as Agents: Diffusion, Robustness, and LLMs",
+        )
     }
 }
 

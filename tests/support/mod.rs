@@ -103,7 +103,14 @@ timeout = "5s"
 
 /// Runs the real binary with `config`, isolated from the caller's environment.
 pub async fn paperboy(config: &Path, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_paperboy"));
+    let binary = Path::new(env!("CARGO_BIN_EXE_paperboy"));
+    output_shown(paperboy_command(binary, config, args), args).await
+}
+
+/// `binary` (the real one, or a copy of it) with `config` and `args`, isolated from the
+/// caller's environment, for a test that must set up the process further.
+pub fn paperboy_command(binary: &Path, config: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary);
     command.arg("--config").arg(config).args(args);
     for (key, _) in std::env::vars() {
         if key.starts_with("PAPERBOY") {
@@ -111,6 +118,11 @@ pub async fn paperboy(config: &Path, args: &[&str]) -> Output {
         }
     }
     command.env("RUST_LOG", "info").env_remove("JOURNAL_STREAM");
+    command
+}
+
+/// Runs `command` (paperboy with `args`) and shows what it printed in the test's output.
+pub async fn output_shown(mut command: tokio::process::Command, args: &[&str]) -> Output {
     let output = command.output().await.expect("run paperboy");
     eprintln!(
         "$ paperboy {}\n--- stdout\n{}--- stderr\n{}",
