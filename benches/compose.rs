@@ -154,7 +154,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             digest::compose(
                 &config,
-                &renderer,
+                &renderer.for_run(),
                 subscriber,
                 &candidates,
                 black_box(&picks),
@@ -171,7 +171,7 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
             digest::compose(
                 &config,
-                &renderer,
+                &renderer.for_run(),
                 subscriber,
                 &candidates,
                 &picks,

@@ -9,12 +9,17 @@
 //! child's peak RSS, the sink's count of distinct recipients (must be N), the most
 //! connections open at once (must be at most 8), and the state database's size.
 //!
+//! With `--backlog`, the outbox worker alone: `send-now` composes every digest with the relay
+//! down, then paperboy's delivery (`pipeline::deliver`, in this process) sends the outbox,
+//! timed: claims, bodies read and unpacked, SMTP, results recorded by group commit.
+//!
 //! ```sh
 //! cargo build --release && cargo run --release --example throughput            # defaults
 //! cargo run --release --example throughput -- --reps 5 --stock 2000 --ours 50000
 //! cargo run --release --example throughput -- --e2e 20000,100000 --e2e-reps 3
 //! cargo run --release --example throughput -- --e2e 0                           # SMTP only
 //! cargo run --release --example throughput -- --e2e 100000 --state-days 30     # the state
+//! cargo run --release --example throughput -- --e2e 0 --backlog 20000,100000    # the outbox
 //! ```
 //!
 //! The sink answers 250 to everything (DATA with dot-termination, pipelined commands in
@@ -51,6 +56,8 @@ struct Options {
     ours: usize,
     /// Subscriber counts for the end-to-end runs; none with `--e2e 0`.
     e2e: Vec<usize>,
+    /// Subscriber counts for the backlog runs (the outbox worker alone); none by default.
+    backlog: Vec<usize>,
     /// End-to-end runs per subscriber count.
     e2e_reps: usize,
     /// Daily runs to simulate on the state of the last end-to-end run of each size; 0: none.
@@ -64,6 +71,7 @@ impl Options {
             stock: 1_000,
             ours: 20_000,
             e2e: vec![20_000],
+            backlog: Vec::new(),
             e2e_reps: 1,
             state_days: 0,
         };
@@ -78,6 +86,9 @@ impl Options {
                 "--e2e-reps" => options.e2e_reps = number(&value).max(1),
                 "--state-days" => options.state_days = number(&value),
                 "--e2e" => options.e2e = value.split(',').map(number).filter(|&n| n > 0).collect(),
+                "--backlog" => {
+                    options.backlog = value.split(',').map(number).filter(|&n| n > 0).collect()
+                }
                 _ => usage(&flag),
             }
         }
@@ -88,7 +99,7 @@ impl Options {
 fn usage(flag: &str) -> ! {
     eprintln!(
         "unknown or incomplete option {flag}; use --reps N, --stock N, --ours N, \
-         --e2e N[,N...] (0: none), --e2e-reps N, --state-days N"
+         --e2e N[,N...] (0: none), --backlog N[,N...], --e2e-reps N, --state-days N"
     );
     std::process::exit(2)
 }
@@ -142,7 +153,22 @@ async fn main() {
     println!("ratio: {:.1}x", ours_median / stock_median);
 
     if !options.e2e.is_empty() {
-        e2e::run_all(&options.e2e, options.e2e_reps, options.state_days).await;
+        e2e::run_all(
+            &options.e2e,
+            e2e::Measured::EndToEnd,
+            options.e2e_reps,
+            options.state_days,
+        )
+        .await;
+    }
+    if !options.backlog.is_empty() {
+        e2e::run_all(
+            &options.backlog,
+            e2e::Measured::Backlog,
+            options.e2e_reps,
+            0,
+        )
+        .await;
     }
 }
 

@@ -15,7 +15,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, Subscriber};
 use crate::message::{self, MessageError};
-use crate::render::{DigestEntry, DigestInput, RenderError, Rendered, Renderer, Section, TRENDING};
+use crate::render::{
+    DigestEntry, DigestInput, RenderError, Rendered, RunRenderer, Section, TRENDING,
+};
 use crate::store::{Cursor, StoredPaper};
 use crate::topics::{Matches, PaperSet, QueryId};
 use crate::unsubscribe;
@@ -410,7 +412,7 @@ pub struct OutboxMessage {
 /// `subscriber` for `slot`.
 pub fn compose(
     config: &Config,
-    renderer: &Renderer,
+    renderer: &RunRenderer<'_>,
     subscriber: &Subscriber,
     candidates: &[StoredPaper],
     picks: &[Pick],

@@ -8,6 +8,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use paperboy::deliver::Take;
+
 use super::{CONNECTIONS, Sink, median};
 
 const PAPERS: usize = 1_000;
@@ -92,19 +94,26 @@ const OPENINGS: &[&str] = &[
 struct Run {
     wall: Duration,
     delivered: usize,
-    peak_rss_kib: i64,
+    /// `None` where the run is this process's (the backlog's).
+    peak_rss_kib: Option<i64>,
     most_open: usize,
     state_bytes: u64,
     papers_per_digest: f64,
 }
 
-pub async fn run_all(sizes: &[usize], reps: usize, state_days: usize) {
+pub async fn run_all(sizes: &[usize], measured: Measured, reps: usize, state_days: usize) {
     let binary = paperboy_binary();
     let papers = generate_papers();
     let vocabulary = vocabulary(&papers);
     let server = PaperServer::start(&papers).await;
+    let what = match measured {
+        Measured::EndToEnd => "end to end",
+        Measured::Backlog => {
+            "the outbox worker alone (digests composed while the relay was down, then sent from the state in this process)"
+        }
+    };
     println!(
-        "\nend to end: {} send-now, {PAPERS} papers, {TOPICS_PER_SUBSCRIBER} topics a subscriber from {} words and phrases each matching 5-15 % of the papers, max_connections = {CONNECTIONS}",
+        "\n{what}: {} send-now, {PAPERS} papers, {TOPICS_PER_SUBSCRIBER} topics a subscriber from {} words and phrases each matching 5-15 % of the papers, max_connections = {CONNECTIONS}",
         binary.display(),
         vocabulary.len()
     );
@@ -113,12 +122,22 @@ pub async fn run_all(sizes: &[usize], reps: usize, state_days: usize) {
         let mut runs = Vec::new();
         for rep in 0..reps {
             let last = rep == reps - 1;
-            let run = run_once(&binary, &server, &vocabulary, size, last, state_days).await;
+            let analyse = last && measured == Measured::EndToEnd;
+            let run = run_once(
+                &binary,
+                &server,
+                &vocabulary,
+                size,
+                measured,
+                analyse,
+                state_days,
+            )
+            .await;
             println!(
-                "  {size} subscribers: {:.1} s, {:.0} digests/s, peak RSS {} MiB, state {} MiB, {:.1} papers a digest",
+                "  {size} subscribers: {:.1} s, {:.0} digests/s, peak RSS {}, state {} MiB, {:.1} papers a digest",
                 run.wall.as_secs_f64(),
                 run.delivered as f64 / run.wall.as_secs_f64(),
-                run.peak_rss_kib / 1024,
+                mebibytes(run.peak_rss_kib),
                 run.state_bytes / (1024 * 1024),
                 run.papers_per_digest
             );
@@ -138,23 +157,32 @@ pub async fn run_all(sizes: &[usize], reps: usize, state_days: usize) {
             .collect();
         let mut rss: Vec<f64> = runs
             .iter()
-            .map(|r| r.peak_rss_kib as f64 / 1024.0)
+            .filter_map(|r| r.peak_rss_kib)
+            .map(|kib| kib as f64 / 1024.0)
             .collect();
         let mut state: Vec<f64> = runs
             .iter()
             .map(|r| r.state_bytes as f64 / (1024.0 * 1024.0))
             .collect();
         println!(
-            "| {size} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            "| {size} | {} | {:.1} | {:.0} | {} | {:.0} | {} | {} |",
             runs.len(),
             median(&mut walls),
             median(&mut rates),
-            median(&mut rss),
+            if rss.is_empty() {
+                "in process".to_string()
+            } else {
+                format!("{:.0}", median(&mut rss))
+            },
             median(&mut state),
             runs.iter().map(|r| r.most_open).max().unwrap_or(0),
             runs.iter().map(|r| r.delivered).min().unwrap_or(0),
         );
     }
+}
+
+fn mebibytes(kib: Option<i64>) -> String {
+    kib.map_or("in process".into(), |kib| format!("{} MiB", kib / 1024))
 }
 
 /// `target/release/paperboy`, beside the example's own folder (`target/release/examples/`).
@@ -175,33 +203,46 @@ fn paperboy_binary() -> PathBuf {
     binary
 }
 
-/// One `send-now` in a fresh folder; checks that every subscriber got exactly one digest.
-async fn run_once(
-    binary: &Path,
-    server: &PaperServer,
-    vocabulary: &[String],
-    subscribers: usize,
-    analyse_state: bool,
-    state_days: usize,
-) -> Run {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let sink = Sink::start(true).await;
-    let config = write_config(
-        dir.path(),
-        server.port,
-        sink.addr.port(),
-        vocabulary,
-        subscribers,
-    );
-    let stdout_path = dir.path().join("stdout.txt");
-    let stderr_path = dir.path().join("stderr.txt");
+/// What one run of the child left.
+struct Finished {
+    wall: Duration,
+    status: i32,
+    peak_rss_kib: i64,
+    stdout: String,
+    stderr: PathBuf,
+}
+
+impl Finished {
+    fn exited_ok(&self) -> bool {
+        libc::WIFEXITED(self.status) && libc::WEXITSTATUS(self.status) == 0
+    }
+
+    /// Stops the benchmark with what paperboy said.
+    fn fail(&self, what: &str) -> ! {
+        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        panic!(
+            "{what} ({}):\n{}\n{}",
+            self.status,
+            self.stdout,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// `paperboy --config CONFIG send-now`, its output kept beside the config as `NAME.stdout`
+/// and `NAME.stderr`, timed from start to exit.
+async fn send_now(binary: &Path, config: &Path, name: &str) -> Finished {
+    let dir = config.parent().expect("the config's folder");
+    let stdout_path = dir.join(format!("{name}.stdout"));
+    let stderr = dir.join(format!("{name}.stderr"));
     let mut command = std::process::Command::new(binary);
     command
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .arg("send-now")
         .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
         .env_remove("RUST_LOG")
         .env_remove("JOURNAL_STREAM");
     for (key, _) in std::env::vars() {
@@ -225,16 +266,88 @@ async fn run_once(
     .unwrap();
     let wall = start.elapsed();
     drop(child);
-    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    if !exited_ok {
-        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-        panic!(
-            "paperboy send-now failed ({status}):\n{stdout}\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
+    Finished {
+        wall,
+        status,
+        peak_rss_kib,
+        stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
+        stderr,
     }
+}
+
+/// What is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measured {
+    /// One `send-now` in a fresh folder: fetch, compose, render, store and send.
+    EndToEnd,
+    /// The outbox worker alone: `send-now` composes and stores every digest while the relay
+    /// is down (nothing listens; no retries), then the outbox is sent to the sink, timed, by
+    /// paperboy's own delivery (`pipeline::deliver`) in this process, as after an outage.
+    Backlog,
+}
+
+/// One measured run in a fresh folder; checks that every subscriber got exactly one digest.
+async fn run_once(
+    binary: &Path,
+    server: &PaperServer,
+    vocabulary: &[String],
+    subscribers: usize,
+    measured: Measured,
+    analyse_state: bool,
+    state_days: usize,
+) -> Run {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let sink = Sink::start(true).await;
+    write_subscribers(dir.path(), vocabulary, subscribers);
+    if measured == Measured::Backlog {
+        // A port nothing listens on: taken from the system, then let go.
+        let down = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config = write_config(dir.path(), server.port, down, "retries = 0\n");
+        let outage = send_now(binary, &config, "outage").await;
+        if outage.exited_ok() {
+            outage.fail("paperboy send-now sent with the relay down");
+        }
+        let pending = {
+            let conn = rusqlite::Connection::open(dir.path().join("state/paperboy.db")).unwrap();
+            conn.query_row(
+                "SELECT count(*) FROM digests WHERE status = 'pending'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+        };
+        if pending != subscribers as i64 {
+            outage.fail(&format!(
+                "{pending} digests pending after the outage, not {subscribers}"
+            ));
+        }
+    }
+    let config = write_config(dir.path(), server.port, sink.addr.port(), "");
+    let (wall, peak_rss_kib, stdout) = match measured {
+        Measured::EndToEnd => {
+            let finished = send_now(binary, &config, "send-now").await;
+            if !finished.exited_ok() {
+                finished.fail("paperboy send-now failed");
+            }
+            (finished.wall, Some(finished.peak_rss_kib), finished.stdout)
+        }
+        // In this process, through the library: the config (20,000 files and more) is
+        // loaded and the state opened before the clock starts.
+        Measured::Backlog => {
+            let app = paperboy::app::App::load(&config).expect("the config loads");
+            let store = app.open_store().expect("the state opens");
+            let stop = paperboy::stop::Stop::never();
+            let start = Instant::now();
+            let delivered = paperboy::pipeline::deliver(&app, &store, None, Take::All, &stop).await;
+            let wall = start.elapsed();
+            let report = delivered.expect("the outbox is sent").report;
+            assert_eq!(report.sent, subscribers, "{report:?}");
+            (wall, None, format!("{report:?}"))
+        }
+    };
     let (distinct, most_to_one) = sink.recipients();
     assert_eq!(
         distinct, subscribers,
@@ -251,7 +364,10 @@ async fn run_once(
         let conn = rusqlite::Connection::open(&db).unwrap();
         let count =
             |sql: &str| -> f64 { conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as f64 };
-        count("SELECT count(*) FROM digest_papers") / count("SELECT count(*) FROM digests")
+        let digests = count("SELECT count(*) FROM digests");
+        // After an outage, the second run sends what the first composed, and no more.
+        assert_eq!(digests, subscribers as f64, "one digest a subscriber");
+        count("SELECT count(*) FROM digest_papers") / digests
     };
     if analyse_state && state_days > 0 {
         daily_runs(&db, subscribers, state_days);
@@ -476,15 +592,8 @@ fn vocabulary(papers: &[Value]) -> Vec<String> {
     vocabulary
 }
 
-/// Writes the config and one file per subscriber (`subscribers_dir`, as README advises for
-/// many subscribers); returns the config's path.
-fn write_config(
-    dir: &Path,
-    hf_port: u16,
-    smtp_port: u16,
-    vocabulary: &[String],
-    subscribers: usize,
-) -> PathBuf {
+/// One file per subscriber in `dir/subscribers.d`, each with three topics of `vocabulary`.
+fn write_subscribers(dir: &Path, vocabulary: &[String], subscribers: usize) {
     let folder = dir.join("subscribers.d");
     std::fs::create_dir(&folder).unwrap();
     // A fixed sequence (xorshift), so each size gets the same subscribers every time.
@@ -522,6 +631,11 @@ fn write_config(
         )
         .unwrap();
     }
+}
+
+/// `dir/paperboy.toml`: the subscribers of `dir/subscribers.d`, papers from the stand-in at
+/// `hf_port`, the relay at `smtp_port`, and `delivery`'s lines in `[delivery]`.
+fn write_config(dir: &Path, hf_port: u16, smtp_port: u16, delivery: &str) -> PathBuf {
     let config = dir.join("paperboy.toml");
     std::fs::write(
         &config,
@@ -534,7 +648,7 @@ unsubscribe = "mailto:papers-admin@example.org?subject=unsubscribe"
 
 [delivery]
 transport = "smtp"
-
+{delivery}
 [smtp]
 host = "127.0.0.1"
 port = {smtp_port}

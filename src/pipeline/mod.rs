@@ -20,6 +20,7 @@ use crate::digest::{
 };
 use crate::paper::Paper;
 use crate::progress::Progress;
+use crate::render::RunRenderer;
 use crate::source::FetchRequest;
 use crate::stop::Stop;
 use crate::store::{
@@ -227,6 +228,8 @@ async fn compose_subscribed<'s>(
     // The chunk being written, with its results.
     let mut writing: Option<Writing<'_, 's>> = None;
     let mut progress = Progress::new("digests composed", "composing", subscribers.len());
+    // For this run's candidates, which stay put until it ends.
+    let renderer = app.renderer.for_run();
     for (n, chunk) in subscribers.chunks(CHUNK).enumerate() {
         let chunk_start = n * CHUNK;
         if stop.requested() {
@@ -315,7 +318,8 @@ async fn compose_subscribed<'s>(
                 if liked.peek().is_some() {
                     given.to_mut().extend(liked.cloned());
                 }
-                Some(planned.finish(app, subscriber, &candidates, &given, (slot, now), keep))
+                let run = (&renderer, slot, now);
+                Some(planned.finish(app, run, subscriber, &candidates, &given, keep))
             },
         );
         let mut periods = Vec::new();
@@ -445,14 +449,14 @@ struct Planned<'m> {
 
 impl Planned<'_> {
     /// The period to record, from what the subscriber was `given` before: nothing to send,
-    /// or a rendered message for the `(slot, now)` of the run.
+    /// or a message rendered by the run's renderer for its `slot`, composed `now`.
     fn finish(
         self,
         app: &App,
+        (renderer, slot, now): (&RunRenderer<'_>, DateTime<Utc>, DateTime<Utc>),
         subscriber: &Subscriber,
         candidates: &[StoredPaper],
         given: &HashSet<String>,
-        (slot, now): (DateTime<Utc>, DateTime<Utc>),
         keep: Keep,
     ) -> Result<(NewDigest, Outcome), DigestError> {
         let chosen = self.eligible.choose(
@@ -474,7 +478,7 @@ impl Planned<'_> {
                 let picks = picks.unwrap_or_default();
                 let message = digest::compose(
                     &app.config,
-                    &app.renderer,
+                    renderer,
                     subscriber,
                     candidates,
                     &picks,

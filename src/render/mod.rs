@@ -6,6 +6,7 @@
 //! and carried verbatim in text. The one piece of HTML built here, the `<mark>` around matched
 //! words, escapes every piece of paper text it wraps (`title_html`, `snippet_html`).
 
+mod block;
 mod memo;
 mod snippet;
 mod template_error;
@@ -13,13 +14,15 @@ mod template_error;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 use tera::{Context, Kwargs, State, Tera};
 
 use crate::paper::{Paper, collapse_whitespace};
-use crate::topics::{Field, Highlighter, TopicQuery};
+use crate::topics::TopicQuery;
+use block::{Block, Blocks};
 use memo::Memo;
 
 const HTML: &str = "digest.html";
@@ -135,17 +138,29 @@ impl Renderer {
         Ok(renderer)
     }
 
+    /// A renderer for one run of many digests, which makes what each paper shows once.
+    pub fn for_run(&self) -> RunRenderer<'_> {
+        RunRenderer {
+            renderer: self,
+            blocks: Blocks::default(),
+        }
+    }
+
+    /// Renders one digest on its own; a run renders through [`Renderer::for_run`].
     pub fn render(&self, input: &DigestInput<'_>) -> Result<Rendered, RenderError> {
-        let mut number = 0;
+        self.render_in(input, &Blocks::default())
+    }
+
+    fn render_in(&self, input: &DigestInput<'_>, blocks: &Blocks) -> Result<Rendered, RenderError> {
+        let entries = || input.sections.iter().flat_map(|section| &section.entries);
+        let made: Vec<Arc<Block>> = entries()
+            .map(|entry| blocks.get(entry, &self.memo))
+            .collect();
         let mut links = 0;
-        let papers: Vec<PaperView> = input
-            .sections
-            .iter()
-            .flat_map(|section| &section.entries)
-            .map(|entry| {
-                number += 1;
-                PaperView::new(entry, number, &mut links, &self.memo)
-            })
+        let papers: Vec<PaperView> = entries()
+            .zip(&made)
+            .enumerate()
+            .map(|(i, (entry, block))| PaperView::new(entry, block, i + 1, &mut links))
             .collect();
         // Each paper becomes a template value once, shared (tera's values are reference
         // counted) by `papers` and its section: serialising it twice cost a sixth of a render.
@@ -212,6 +227,19 @@ impl Renderer {
     }
 }
 
+/// The renderer of one run: the templates, and what the run's papers show, made once each
+/// for every set of topics that marks them. Dropped with the run: see [`Blocks`].
+pub struct RunRenderer<'r> {
+    renderer: &'r Renderer,
+    blocks: Blocks,
+}
+
+impl RunRenderer<'_> {
+    pub fn render(&self, input: &DigestInput<'_>) -> Result<Rendered, RenderError> {
+        self.renderer.render_in(input, &self.blocks)
+    }
+}
+
 /// `html` with every character outside ASCII written as a character reference (`·` as
 /// `&#183;`), which browsers and mail clients read back as the character. An ASCII part with
 /// short lines goes out as it is (7bit); with names and abstracts full of accents, dashes and
@@ -234,7 +262,7 @@ fn ascii_html(html: String) -> String {
             None => (rest, "", ""),
         };
         let mut text = before;
-        while let Some(at) = text.bytes().position(|b| !b.is_ascii()) {
+        while let Some(at) = first_non_ascii(text.as_bytes()) {
             out.push_str(&text[..at]);
             let c = text[at..].chars().next().unwrap_or_default();
             // Writing into a String cannot fail.
@@ -246,6 +274,19 @@ fn ascii_html(html: String) -> String {
         rest = after;
     }
     out
+}
+
+/// Where the first byte outside ASCII is: a block at a time, as `[u8]::is_ascii` checks a
+/// word at a time, since nearly every byte of a digest is ASCII.
+fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for block in bytes.chunks(64) {
+        if !block.is_ascii() {
+            return block.iter().position(|b| !b.is_ascii()).map(|i| at + i);
+        }
+        at += block.len();
+    }
+    None
 }
 
 /// "1 paper", "3 papers": the one place a count meets its noun, for the command line and,
@@ -310,10 +351,10 @@ fn wrap_filter(text: &str, kwargs: Kwargs, _: &State) -> tera::TeraResult<String
 
 /// A link of a paper, numbered across the digest for the text part's list of links.
 #[derive(Serialize)]
-struct LinkView {
+struct LinkView<'a> {
     number: usize,
-    label: String,
-    url: String,
+    label: &'a str,
+    url: &'a str,
     /// "[10] code (251 stars)" with no-break spaces, so that wrapping a line of links never
     /// parts a number from its label.
     text: String,
@@ -327,18 +368,18 @@ struct PaperView<'a> {
     arxiv_id: &'a str,
     title: &'a str,
     /// The title, escaped, with matched words in `<mark>`.
-    title_html: String,
+    title_html: &'a str,
     /// Where the title links: the Hugging Face page where there is one, else arXiv's.
-    url: String,
+    url: &'a str,
     /// `None` for a paper Hugging Face has not listed.
-    huggingface_url: Option<String>,
-    arxiv_url: String,
-    pdf_url: String,
-    authors: String,
+    huggingface_url: Option<&'a str>,
+    arxiv_url: &'a str,
+    pdf_url: &'a str,
+    authors: &'a str,
     /// The sentences around the first matched word, or the short summary, or the opening.
-    snippet: String,
+    snippet: &'a str,
     /// The snippet, escaped, with matched words in `<mark>`.
-    snippet_html: String,
+    snippet_html: &'a str,
     /// `None` where unknown (arXiv alone): templates show upvotes only where they help.
     upvotes: Option<u32>,
     num_comments: u32,
@@ -352,66 +393,39 @@ struct PaperView<'a> {
     /// The title of the liked paper it is closest to.
     like: Option<&'a str>,
     /// Its links in the order the text part lists them.
-    links: Vec<LinkView>,
+    links: Vec<LinkView<'a>>,
 }
 
 impl<'a> PaperView<'a> {
-    /// `links` is the number of links handed out before this paper.
-    fn new(entry: &'a DigestEntry<'a>, number: usize, links: &mut usize, memo: &Memo) -> Self {
+    /// `entry` shown as `block` says, the `number`th paper of its digest; `links` is the
+    /// number of links handed out before this paper.
+    fn new(entry: &'a DigestEntry<'a>, block: &'a Block, number: usize, links: &mut usize) -> Self {
         let p = entry.paper;
-        let highlighter = Highlighter::new(entry.queries.iter().copied());
-        let summary = memo.get(&p.summary);
-        let abstract_spans = highlighter.spans(&summary.words, Field::Abstract);
-        let title_spans = if highlighter.is_empty() {
-            Vec::new()
-        } else {
-            highlighter.spans(&memo.get(&p.title).words, Field::Title)
-        };
-        let (snippet, snippet_spans) = match (abstract_spans.first(), &p.ai_summary) {
-            (None, Some(summary)) => (summary.clone(), Vec::new()),
-            (first, _) => {
-                let cut = snippet::around(&p.summary, &summary.sentences, first.map(|s| s.start));
-                (cut.text(&p.summary), cut.spans(&abstract_spans))
-            }
-        };
-        let huggingface_url = p.huggingface_url();
-        let mut link = |label: String, url: String| {
-            *links += 1;
-            LinkView {
-                number: *links,
-                text: format!("[{}] {label}", *links).replace(' ', "\u{a0}"),
-                label,
-                url,
-            }
-        };
-        let mut link_views = Vec::new();
-        if let Some(url) = &huggingface_url {
-            link_views.push(link("Hugging Face".into(), url.clone()));
-        }
-        link_views.push(link(format!("arXiv:{}", p.arxiv_id), p.arxiv_url()));
-        link_views.push(link("PDF".into(), p.pdf_url()));
-        if let Some(repo) = &p.github_repo {
-            let label = match p.github_stars {
-                Some(stars) if stars > 0 => format!("code ({})", plural(stars as usize, "star")),
-                _ => "code".into(),
-            };
-            link_views.push(link(label, repo.clone()));
-        }
-        if let Some(page) = &p.project_page {
-            link_views.push(link("project page".into(), page.clone()));
-        }
+        let links = block
+            .links
+            .iter()
+            .map(|link| {
+                *links += 1;
+                LinkView {
+                    number: *links,
+                    label: &link.label,
+                    url: &link.url,
+                    text: format!("[{}]\u{a0}{}", *links, link.unbroken),
+                }
+            })
+            .collect();
         PaperView {
             number,
             arxiv_id: &p.arxiv_id,
             title: &p.title,
-            title_html: mark_html(&p.title, &title_spans),
-            url: huggingface_url.clone().unwrap_or_else(|| p.arxiv_url()),
-            huggingface_url,
-            arxiv_url: p.arxiv_url(),
-            pdf_url: p.pdf_url(),
-            authors: short_authors(&p.authors),
-            snippet_html: mark_html(&snippet, &snippet_spans),
-            snippet,
+            title_html: &block.title_html,
+            url: &block.url,
+            huggingface_url: block.huggingface_url.as_deref(),
+            arxiv_url: &block.arxiv_url,
+            pdf_url: &block.pdf_url,
+            authors: &block.authors,
+            snippet: &block.snippet,
+            snippet_html: &block.snippet_html,
             upvotes: p.upvotes,
             num_comments: p.num_comments,
             github_repo: p.github_repo.as_deref(),
@@ -421,7 +435,7 @@ impl<'a> PaperView<'a> {
             topics: &entry.topics,
             also: entry.topics.get(1..).unwrap_or_default(),
             like: entry.like,
-            links: link_views,
+            links,
         }
     }
 }

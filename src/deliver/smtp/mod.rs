@@ -6,6 +6,7 @@
 //! [`SmtpTransport`] is built once per config load and holds what all connections share;
 //! each worker takes a [`SmtpSender`] from it, which holds at most one connection.
 
+mod data;
 mod failure;
 mod pace;
 mod session;
@@ -21,6 +22,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 
 use super::SendError;
 use crate::config::{SmtpConfig, SmtpSecurity};
+use data::DataSection;
 use failure::Failure;
 use pace::{Outcome, Pacer};
 use session::{Session, step};
@@ -259,7 +261,11 @@ async fn exchange(
     session
         .reading
         .store(false, std::sync::atomic::Ordering::Relaxed);
-    match tokio::time::timeout(shared.timeout, connection.message(message)).await {
+    let sent = match DataSection::new(message) {
+        Some(section) => tokio::time::timeout(shared.timeout, connection.command(section)).await,
+        None => tokio::time::timeout(shared.timeout, connection.message(message)).await,
+    };
+    match sent {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err((
             Stage::Body,
