@@ -177,7 +177,7 @@ impl Renderer {
                 let (mine, others) = rest.split_at(section.entries.len());
                 rest = others;
                 let rule = "-".repeat(section.heading.chars().count().min(72));
-                tera::Value::from(std::collections::HashMap::from([
+                tera::Value::from(std::collections::BTreeMap::from([
                     ("heading", tera::Value::from(section.heading)),
                     ("rule", tera::Value::from(rule)),
                     ("papers", tera::Value::from(mine)),
