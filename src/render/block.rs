@@ -14,31 +14,25 @@ use super::{DigestEntry, mark_html, plural, short_authors, snippet};
 use crate::paper::Paper;
 use crate::topics::{Field, Highlighter};
 
-/// A paper as every digest that marks it with the same topics shows it.
+/// A paper as every digest that marks it with the same topics shows it: the template values
+/// that do not change from one digest to the next, made once.
 #[derive(Debug)]
 pub(super) struct Block {
     /// The texts of the queries that mark it, in order: checked on every use, so that a hash
     /// that two sets share cannot mix them up.
     queries: Vec<String>,
-    pub title_html: String,
-    pub url: String,
-    pub huggingface_url: Option<String>,
-    pub arxiv_url: String,
-    pub pdf_url: String,
-    pub authors: String,
-    pub snippet: String,
-    pub snippet_html: String,
-    /// Its links in the order the text part lists them, each as its label, its label with
-    /// no-break spaces, and its address.
-    pub links: Vec<Link>,
+    /// Its fields as the templates see them (see [`Block::value`]), but for those of a digest.
+    fixed: tera::Map,
+    /// Its links in the order the text part lists them.
+    links: Vec<Link>,
 }
 
 #[derive(Debug)]
-pub(super) struct Link {
-    pub label: String,
+struct Link {
+    label: tera::Value,
+    url: tera::Value,
     /// The label with no-break spaces, for the "[10] code (251 stars)" that must not part.
-    pub unbroken: String,
-    pub url: String,
+    unbroken: String,
 }
 
 /// The blocks of one run. Papers are told apart by where they are: a run's papers stay put
@@ -112,8 +106,8 @@ impl Block {
         let mut link = |label: String, url: &str| {
             links.push(Link {
                 unbroken: label.replace(' ', "\u{a0}"),
-                label,
-                url: url.to_owned(),
+                label: label.into(),
+                url: url.into(),
             });
         };
         if let Some(url) = &huggingface_url {
@@ -131,17 +125,203 @@ impl Block {
         if let Some(page) = &p.project_page {
             link("project page".into(), page);
         }
+        let url = huggingface_url.as_deref().unwrap_or(&arxiv_url);
+        let fields: [(&'static str, tera::Value); 16] = [
+            ("arxiv_id", p.arxiv_id.as_str().into()),
+            ("title", p.title.as_str().into()),
+            // The title, escaped, with matched words in `<mark>`.
+            ("title_html", mark_html(&p.title, &title_spans).into()),
+            // Where the title links: the Hugging Face page where there is one, else arXiv's.
+            ("url", url.into()),
+            // None for a paper Hugging Face has not listed.
+            ("huggingface_url", optional(huggingface_url.as_deref())),
+            ("arxiv_url", arxiv_url.as_str().into()),
+            ("pdf_url", pdf_url.as_str().into()),
+            ("authors", short_authors(&p.authors).into()),
+            // The sentences around the first matched word, or the short summary, or the
+            // opening; and the same escaped, with matched words in `<mark>`.
+            ("snippet_html", mark_html(&snippet, &snippet_spans).into()),
+            ("snippet", snippet.into()),
+            // None where unknown (arXiv alone): templates show upvotes only where they help.
+            (
+                "upvotes",
+                p.upvotes.map_or_else(tera::Value::none, tera::Value::from),
+            ),
+            ("num_comments", p.num_comments.into()),
+            ("github_repo", optional(p.github_repo.as_deref())),
+            (
+                "github_stars",
+                p.github_stars
+                    .map_or_else(tera::Value::none, tera::Value::from),
+            ),
+            ("project_page", optional(p.project_page.as_deref())),
+            ("organization", optional(p.organization.as_deref())),
+        ];
+        let mut fixed = tera::Map::with_capacity(fields.len() + DIGEST_FIELDS);
+        for (key, value) in fields {
+            fixed.insert(key.into(), value);
+        }
         Block {
             queries: entry.queries.iter().map(|q| q.text().to_owned()).collect(),
-            title_html: mark_html(&p.title, &title_spans),
-            url: huggingface_url.clone().unwrap_or_else(|| arxiv_url.clone()),
-            huggingface_url,
-            arxiv_url,
-            pdf_url,
-            authors: short_authors(&p.authors),
-            snippet_html: mark_html(&snippet, &snippet_spans),
-            snippet,
+            fixed,
             links,
         }
+    }
+
+    /// `entry`'s paper as the templates see it, the `number`th of its digest, after `links`
+    /// links were handed out. Besides the block's fields: `number`; `topics`, the topics it
+    /// matched, the first heading its section; `also`, the others; `like`, the title of the
+    /// liked paper it is closest to; and `links`, each with its `number` across the digest,
+    /// `label`, `url` and `text` ("[10] code (251 stars)", with no-break spaces).
+    pub fn value(&self, entry: &DigestEntry<'_>, number: usize, links: &mut usize) -> tera::Value {
+        let links: Vec<tera::Value> = self
+            .links
+            .iter()
+            .map(|link| {
+                *links += 1;
+                let text = format!("[{}]\u{a0}{}", *links, link.unbroken);
+                tera::Value::from(std::collections::BTreeMap::from([
+                    ("number", tera::Value::from(*links)),
+                    ("label", link.label.clone()),
+                    ("url", link.url.clone()),
+                    ("text", text.into()),
+                ]))
+            })
+            .collect();
+        let digest_fields: [(&'static str, tera::Value); DIGEST_FIELDS] = [
+            ("number", number.into()),
+            ("topics", entry.topics.clone().into()),
+            (
+                "also",
+                entry.topics.get(1..).unwrap_or_default().to_vec().into(),
+            ),
+            ("like", optional(entry.like)),
+            ("links", links.into()),
+        ];
+        let mut map = self.fixed.clone();
+        for (key, value) in digest_fields {
+            map.insert(key.into(), value);
+        }
+        tera::Value::from(map)
+    }
+}
+
+/// The fields [`Block::value`] adds for each digest.
+const DIGEST_FIELDS: usize = 5;
+
+/// A string, or none.
+fn optional(text: Option<&str>) -> tera::Value {
+    text.map_or_else(tera::Value::none, tera::Value::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Blocks, Memo};
+    use crate::paper::Paper;
+    use crate::render::DigestEntry;
+    use crate::topics::TopicQuery;
+
+    fn entry<'a>(paper: &'a Paper, queries: Vec<&'a TopicQuery>) -> DigestEntry<'a> {
+        DigestEntry {
+            paper,
+            topics: vec!["Diffusion", "Vision"],
+            queries,
+            like: None,
+        }
+    }
+
+    /// The fields README's "Templates" names, each there for every paper.
+    #[test]
+    fn a_paper_has_every_field_the_readme_names() {
+        let paper = Paper::new("2601.00001", "Diffusion for vision");
+        let entry = entry(&paper, Vec::new());
+        let value = Blocks::default()
+            .get(&entry, &Memo::default())
+            .value(&entry, 1, &mut 0);
+        let mut keys: Vec<&str> = value
+            .as_map()
+            .unwrap()
+            .keys()
+            .filter_map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        let mut documented = [
+            "number",
+            "title",
+            "title_html",
+            "url",
+            "huggingface_url",
+            "arxiv_url",
+            "pdf_url",
+            "arxiv_id",
+            "authors",
+            "organization",
+            "snippet",
+            "snippet_html",
+            "upvotes",
+            "num_comments",
+            "github_repo",
+            "github_stars",
+            "project_page",
+            "topics",
+            "also",
+            "like",
+            "links",
+        ];
+        documented.sort_unstable();
+        assert_eq!(keys, documented);
+    }
+
+    #[test]
+    fn one_block_serves_every_digest_with_the_same_marks_and_links_are_numbered_per_digest() {
+        let paper = Paper::new("2601.00001", "Diffusion for vision");
+        let (diffusion, vision) = (
+            TopicQuery::parse("diffusion").unwrap(),
+            TopicQuery::parse("vision").unwrap(),
+        );
+        // Parsed again: another subscriber's topic of the same text.
+        let diffusion_again = TopicQuery::parse("diffusion").unwrap();
+        let (blocks, memo) = (Blocks::default(), Memo::default());
+        let first = blocks.get(&entry(&paper, vec![&diffusion]), &memo);
+        let again = blocks.get(&entry(&paper, vec![&diffusion_again]), &memo);
+        let other = blocks.get(&entry(&paper, vec![&vision]), &memo);
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(!Arc::ptr_eq(&first, &other));
+        let title = |block: &super::Block| {
+            let value = block.value(&entry(&paper, vec![]), 1, &mut 0);
+            value
+                .get_from_path("title_html")
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert!(
+            title(&first).contains(">Diffusion</mark>"),
+            "{}",
+            title(&first)
+        );
+        assert!(
+            title(&other).contains(">vision</mark>"),
+            "{}",
+            title(&other)
+        );
+
+        let mut links = 7;
+        let value = first.value(&entry(&paper, vec![]), 3, &mut links);
+        let numbers: Vec<u64> = value
+            .get_from_path("links")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|link| link.get_from_path("number").unwrap().as_u64().unwrap())
+            .collect();
+        // arXiv and PDF for a paper Hugging Face has not listed.
+        assert_eq!(numbers, [8, 9]);
+        assert_eq!(links, 9);
+        assert_eq!(value.get_from_path("number").unwrap().as_u64(), Some(3));
     }
 }

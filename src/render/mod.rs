@@ -14,15 +14,13 @@ mod template_error;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
-use serde::Serialize;
 use tera::{Context, Kwargs, State, Tera};
 
 use crate::paper::{Paper, collapse_whitespace};
 use crate::topics::TopicQuery;
-use block::{Block, Blocks};
+use block::Blocks;
 use memo::Memo;
 
 const HTML: &str = "digest.html";
@@ -153,22 +151,17 @@ impl Renderer {
 
     fn render_in(&self, input: &DigestInput<'_>, blocks: &Blocks) -> Result<Rendered, RenderError> {
         let entries = || input.sections.iter().flat_map(|section| &section.entries);
-        let made: Vec<Arc<Block>> = entries()
-            .map(|entry| blocks.get(entry, &self.memo))
-            .collect();
-        let mut links = 0;
-        let papers: Vec<PaperView> = entries()
-            .zip(&made)
-            .enumerate()
-            .map(|(i, (entry, block))| PaperView::new(entry, block, i + 1, &mut links))
-            .collect();
         // Each paper becomes a template value once, shared (tera's values are reference
-        // counted) by `papers` and its section: serialising it twice cost a sixth of a render.
-        let values = papers
-            .iter()
-            .map(tera::Value::try_from_serializable)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| template_error::describe("digest", "", &e))?;
+        // counted) by `papers` and its section, and made mostly of its block's values.
+        let mut links = 0;
+        let values: Vec<tera::Value> = entries()
+            .enumerate()
+            .map(|(i, entry)| {
+                blocks
+                    .get(entry, &self.memo)
+                    .value(entry, i + 1, &mut links)
+            })
+            .collect();
         let mut rest = values.as_slice();
         let sections: Vec<tera::Value> = input
             .sections
@@ -195,7 +188,7 @@ impl Renderer {
         context.insert("name", &input.name);
         context.insert("email", input.email);
         context.insert("date", &input.date.format("%a %-d %b %Y").to_string());
-        context.insert("count", &papers.len());
+        context.insert("count", &values.len());
         context.insert_value("sections", tera::Value::from(sections));
         context.insert_value("papers", tera::Value::from(values));
         context.insert_value("links", tera::Value::from(all_links));
@@ -203,7 +196,10 @@ impl Renderer {
         context.insert("has_topics", &!input.topics.is_empty());
         context.insert("unsubscribe", &input.unsubscribe);
         context.insert("contact", input.contact);
-        context.insert("preheader", &preheader(&papers));
+        context.insert(
+            "preheader",
+            &preheader(entries().map(|e| e.paper.title.as_str())),
+        );
         let subject = self.render_one(SUBJECT, "mail.subject", &context)?;
         // A header cannot carry line breaks: fold any the template produced into spaces.
         let subject = collapse_whitespace(&subject);
@@ -349,97 +345,6 @@ fn wrap_filter(text: &str, kwargs: Kwargs, _: &State) -> tera::TeraResult<String
     Ok(wrap(text, width, indent))
 }
 
-/// A link of a paper, numbered across the digest for the text part's list of links.
-#[derive(Serialize)]
-struct LinkView<'a> {
-    number: usize,
-    label: &'a str,
-    url: &'a str,
-    /// "[10] code (251 stars)" with no-break spaces, so that wrapping a line of links never
-    /// parts a number from its label.
-    text: String,
-}
-
-/// A paper as the templates see it: display-ready strings.
-#[derive(Serialize)]
-struct PaperView<'a> {
-    /// Its place in the digest, from 1.
-    number: usize,
-    arxiv_id: &'a str,
-    title: &'a str,
-    /// The title, escaped, with matched words in `<mark>`.
-    title_html: &'a str,
-    /// Where the title links: the Hugging Face page where there is one, else arXiv's.
-    url: &'a str,
-    /// `None` for a paper Hugging Face has not listed.
-    huggingface_url: Option<&'a str>,
-    arxiv_url: &'a str,
-    pdf_url: &'a str,
-    authors: &'a str,
-    /// The sentences around the first matched word, or the short summary, or the opening.
-    snippet: &'a str,
-    /// The snippet, escaped, with matched words in `<mark>`.
-    snippet_html: &'a str,
-    /// `None` where unknown (arXiv alone): templates show upvotes only where they help.
-    upvotes: Option<u32>,
-    num_comments: u32,
-    github_repo: Option<&'a str>,
-    github_stars: Option<u32>,
-    project_page: Option<&'a str>,
-    organization: Option<&'a str>,
-    topics: &'a [&'a str],
-    /// The other topics it matched, beside the one whose section it is in.
-    also: &'a [&'a str],
-    /// The title of the liked paper it is closest to.
-    like: Option<&'a str>,
-    /// Its links in the order the text part lists them.
-    links: Vec<LinkView<'a>>,
-}
-
-impl<'a> PaperView<'a> {
-    /// `entry` shown as `block` says, the `number`th paper of its digest; `links` is the
-    /// number of links handed out before this paper.
-    fn new(entry: &'a DigestEntry<'a>, block: &'a Block, number: usize, links: &mut usize) -> Self {
-        let p = entry.paper;
-        let links = block
-            .links
-            .iter()
-            .map(|link| {
-                *links += 1;
-                LinkView {
-                    number: *links,
-                    label: &link.label,
-                    url: &link.url,
-                    text: format!("[{}]\u{a0}{}", *links, link.unbroken),
-                }
-            })
-            .collect();
-        PaperView {
-            number,
-            arxiv_id: &p.arxiv_id,
-            title: &p.title,
-            title_html: &block.title_html,
-            url: &block.url,
-            huggingface_url: block.huggingface_url.as_deref(),
-            arxiv_url: &block.arxiv_url,
-            pdf_url: &block.pdf_url,
-            authors: &block.authors,
-            snippet: &block.snippet,
-            snippet_html: &block.snippet_html,
-            upvotes: p.upvotes,
-            num_comments: p.num_comments,
-            github_repo: p.github_repo.as_deref(),
-            github_stars: p.github_stars,
-            project_page: p.project_page.as_deref(),
-            organization: p.organization.as_deref(),
-            topics: &entry.topics,
-            also: entry.topics.get(1..).unwrap_or_default(),
-            like: entry.like,
-            links,
-        }
-    }
-}
-
 /// `text` escaped for HTML, with the `spans` (sorted, not overlapping) in `<mark>`.
 fn mark_html(text: &str, spans: &[Range<usize>]) -> String {
     let mut out = Vec::with_capacity(text.len() + spans.len() * (MARK_OPEN.len() + 7));
@@ -463,16 +368,16 @@ fn escape(text: &str, out: &mut Vec<u8>) {
 }
 
 /// The inbox's preview line: the first papers' titles.
-fn preheader(papers: &[PaperView<'_>]) -> String {
+fn preheader<'t>(titles: impl Iterator<Item = &'t str>) -> String {
     let mut line = String::new();
-    for paper in papers {
+    for title in titles {
         if line.chars().count() >= PREHEADER_CHARS {
             break;
         }
         if !line.is_empty() {
             line.push_str(" · ");
         }
-        line.push_str(paper.title);
+        line.push_str(title);
     }
     truncate_words(&line, PREHEADER_CHARS)
 }
