@@ -389,6 +389,38 @@ impl Sink {
     }
 }
 
+/// Reads a message up to and with the line that is a lone dot, a buffer at a time (memchr),
+/// not a line at a time: the sink shares the machine's two cores with what it measures, and
+/// reading ~400 lines a message one by one cost it more than paperboy's sending did. False
+/// when the connection ended first.
+async fn skip_message(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> std::io::Result<bool> {
+    const END: &[u8] = b"\r\n.\r\n";
+    // The last bytes of what was read before, for an end split between two reads; at first
+    // a line break, since the message starts a line.
+    let mut tail: Vec<u8> = b"\r\n".to_vec();
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        let mut joined = tail.clone();
+        joined.extend_from_slice(&buf[..buf.len().min(END.len() - 1)]);
+        let end = memchr::memmem::find(&joined, END)
+            .map(|at| at + END.len() - tail.len())
+            .or_else(|| memchr::memmem::find(buf, END).map(|at| at + END.len()));
+        if let Some(end) = end {
+            reader.consume(end);
+            return Ok(true);
+        }
+        tail.extend_from_slice(&buf[buf.len().saturating_sub(END.len() - 1)..]);
+        tail.drain(..tail.len().saturating_sub(END.len() - 1));
+        let read = buf.len();
+        reader.consume(read);
+    }
+}
+
 /// Serves one connection; true when it ended with QUIT (and was counted closed then).
 async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io::Result<bool> {
     stream.set_nodelay(true)?;
@@ -398,7 +430,6 @@ async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io
     out.write_all(b"220 sink ESMTP\r\n").await?;
     out.flush().await?;
     let mut line = Vec::with_capacity(1024);
-    let mut in_data = false;
     let mut rcpt: Vec<String> = Vec::new();
     loop {
         // Pipelined commands are answered in order; the answers go out together once the
@@ -410,9 +441,19 @@ async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io
         if lines.read_until(b'\n', &mut line).await? == 0 {
             return Ok(false);
         }
-        if in_data {
-            if line == b".\r\n" {
-                in_data = false;
+        let command = line.get(..4).unwrap_or(&line).to_ascii_uppercase();
+        match &command[..] {
+            b"EHLO" => {
+                out.write_all(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+                    .await?
+            }
+            b"DATA" => {
+                out.write_all(b"354 go ahead\r\n").await?;
+                // The client sends the message only once it has the 354.
+                out.flush().await?;
+                if !skip_message(&mut lines).await? {
+                    return Ok(false);
+                }
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
                 if let Some(recipients) = &stats.recipients {
                     let mut recipients = recipients.lock().unwrap();
@@ -421,18 +462,6 @@ async fn serve_sink(stream: tokio::net::TcpStream, stats: &SinkStats) -> std::io
                     }
                 }
                 out.write_all(b"250 2.0.0 queued\r\n").await?;
-            }
-            continue;
-        }
-        let command = line.get(..4).unwrap_or(&line).to_ascii_uppercase();
-        match &command[..] {
-            b"EHLO" => {
-                out.write_all(b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
-                    .await?
-            }
-            b"DATA" => {
-                in_data = true;
-                out.write_all(b"354 go ahead\r\n").await?;
             }
             b"RCPT" if stats.recipients.is_some() => {
                 let text = String::from_utf8_lossy(&line);
