@@ -79,16 +79,15 @@ impl Options {
         while let Some(flag) = args.next() {
             let value = args.next().unwrap_or_else(|| usage(&flag));
             let number = |v: &str| v.trim().parse::<usize>().unwrap_or_else(|_| usage(&flag));
+            let sizes = |v: &str| v.split(',').map(number).filter(|&n| n > 0).collect();
             match flag.as_str() {
                 "--reps" => options.reps = number(&value),
                 "--stock" => options.stock = number(&value),
                 "--ours" => options.ours = number(&value),
                 "--e2e-reps" => options.e2e_reps = number(&value).max(1),
                 "--state-days" => options.state_days = number(&value),
-                "--e2e" => options.e2e = value.split(',').map(number).filter(|&n| n > 0).collect(),
-                "--backlog" => {
-                    options.backlog = value.split(',').map(number).filter(|&n| n > 0).collect()
-                }
+                "--e2e" => options.e2e = sizes(&value),
+                "--backlog" => options.backlog = sizes(&value),
                 _ => usage(&flag),
             }
         }

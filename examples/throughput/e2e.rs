@@ -146,7 +146,7 @@ pub async fn run_all(sizes: &[usize], measured: Measured, reps: usize, state_day
         rows.push((size, runs));
     }
     println!(
-        "\n| subscribers | runs | wall time (s) | digests/s | peak RSS (MiB) | state (MiB) | most connections | delivered |"
+        "\n| subscribers | runs | wall time (s) | digests/s | peak RSS | state (MiB) | most connections | delivered |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (size, runs) in &rows {
@@ -158,7 +158,7 @@ pub async fn run_all(sizes: &[usize], measured: Measured, reps: usize, state_day
         let mut rss: Vec<f64> = runs
             .iter()
             .filter_map(|r| r.peak_rss_kib)
-            .map(|kib| kib as f64 / 1024.0)
+            .map(|kib| kib as f64)
             .collect();
         let mut state: Vec<f64> = runs
             .iter()
@@ -169,11 +169,7 @@ pub async fn run_all(sizes: &[usize], measured: Measured, reps: usize, state_day
             runs.len(),
             median(&mut walls),
             median(&mut rates),
-            if rss.is_empty() {
-                "in process".to_string()
-            } else {
-                format!("{:.0}", median(&mut rss))
-            },
+            mebibytes((!rss.is_empty()).then(|| median(&mut rss) as i64)),
             median(&mut state),
             runs.iter().map(|r| r.most_open).max().unwrap_or(0),
             runs.iter().map(|r| r.delivered).min().unwrap_or(0),
@@ -181,6 +177,7 @@ pub async fn run_all(sizes: &[usize], measured: Measured, reps: usize, state_day
     }
 }
 
+/// A peak RSS for the log and the table; one measured in this process is not the run's own.
 fn mebibytes(kib: Option<i64>) -> String {
     kib.map_or("in process".into(), |kib| format!("{} MiB", kib / 1024))
 }

@@ -143,17 +143,10 @@ impl Block {
             ("snippet_html", mark_html(&snippet, &snippet_spans).into()),
             ("snippet", snippet.into()),
             // None where unknown (arXiv alone): templates show upvotes only where they help.
-            (
-                "upvotes",
-                p.upvotes.map_or_else(tera::Value::none, tera::Value::from),
-            ),
+            ("upvotes", optional(p.upvotes)),
             ("num_comments", p.num_comments.into()),
             ("github_repo", optional(p.github_repo.as_deref())),
-            (
-                "github_stars",
-                p.github_stars
-                    .map_or_else(tera::Value::none, tera::Value::from),
-            ),
+            ("github_stars", optional(p.github_stars)),
             ("project_page", optional(p.project_page.as_deref())),
             ("organization", optional(p.organization.as_deref())),
         ];
@@ -209,9 +202,9 @@ impl Block {
 /// The fields [`Block::value`] adds for each digest.
 const DIGEST_FIELDS: usize = 5;
 
-/// A string, or none.
-fn optional(text: Option<&str>) -> tera::Value {
-    text.map_or_else(tera::Value::none, tera::Value::from)
+/// The value, or none: as serde gives an `Option` to tera.
+fn optional<T: Into<tera::Value>>(value: Option<T>) -> tera::Value {
+    value.map_or_else(tera::Value::none, Into::into)
 }
 
 #[cfg(test)]
